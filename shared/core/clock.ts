@@ -1,0 +1,35 @@
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock tests move by hand. */
+export function manualClock(start: number): Clock & { advance(ms: number): void; set(ms: number): void } {
+  let t = start;
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms;
+    },
+    set: (ms) => {
+      t = ms;
+    },
+  };
+}
+
+/** `yyyyMMddHHmmss` in China Standard Time (UTC+8), the format WeChat Pay v2 uses for time_start/time_expire/time_end. */
+export function formatCstCompact(ms: number): string {
+  const d = new Date(ms + 8 * 3600_000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/** Parses `yyyyMMddHHmmss` in China Standard Time; undefined when malformed. */
+export function parseCstCompact(s: string | undefined): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s ?? '');
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, se] = m.map(Number);
+  return Date.UTC(y, mo - 1, d, h, mi, se) - 8 * 3600_000;
+}

@@ -1,0 +1,44 @@
+/** Field names whose values are secrets or personal data: replaced before anything is written. */
+const SECRET_FIELD =
+  /(^|_|\b)(key|apikey|api_key|apiv3_key|secret|password|passphrase|private_key|cert|cert_pem|key_pem|p12|pfx|sign|signature|paysign|token|access_token|req_info)$/i;
+
+export const REDACTED = '[redacted]';
+
+/** A deep copy of `value` with every secret-named field replaced; depth-limited so cycles cannot hang it. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[depth]';
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = SECRET_FIELD.test(k) ? REDACTED : redact(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export type LogLine = { level: 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>;
+
+/** One JSON line per entry, secrets redacted. `write` defaults to the console (what cloud logs collect). */
+export function jsonLogger(write: (line: string) => void = (l) => console.log(l)): Logger {
+  const emit = (level: LogLine['level'], msg: string, fields?: Record<string, unknown>) =>
+    write(JSON.stringify({ level, msg, ...(fields ? (redact(fields) as object) : {}) }));
+  return {
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+/** Keeps lines in memory: the emulator's quiet mode and tests that assert what was logged. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return Object.assign(jsonLogger((l) => lines.push(l)), { lines });
+}

@@ -1,0 +1,133 @@
+import type { Clock } from '../core/clock';
+import type { Logger } from '../core/logger';
+import type { HttpClient } from '../http/client';
+import type { MerchantIds } from '../store/orders';
+
+/** What a provider's flows get: its own config section and the outside world, but never the store. */
+export interface ProviderCtx<C> {
+  config: C;
+  /** Where this provider's notifications go: `<notify_url>/<provider id>`. */
+  notifyUrl: string;
+  http: HttpClient;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface CreatePaymentInput {
+  out_trade_no: string;
+  amount: number;
+  currency: string;
+  description: string;
+  payer_openid: string;
+  client_ip: string;
+  expires_at: number;
+}
+
+/** The fields the mini-program passes to `wx.requestPayment`, unchanged. */
+export interface RequestPaymentFields {
+  appId?: string;
+  timeStamp: string;
+  nonceStr: string;
+  package: string;
+  signType: string;
+  paySign: string;
+}
+
+export type CreatePaymentOutput =
+  | { kind: 'pay'; payment: RequestPaymentFields; prepay_id: string; prepay_expires_at: number }
+  /** The provider says this order number is already paid (e.g. ORDERPAID): query it and apply. */
+  | { kind: 'already_paid' }
+  | { kind: 'already_closed' };
+
+/** The provider's word on a payment, in domain terms. */
+export interface PaymentReport {
+  out_trade_no: string;
+  state: 'PAID' | 'PENDING' | 'CLOSED' | 'FAILED' | 'NOT_FOUND';
+  amount?: number;
+  currency?: string;
+  transaction_id?: string;
+  provider_trade_no?: string;
+  merchant?: Partial<MerchantIds>;
+  payer_openid?: string;
+  paid_at?: number;
+  /** The provider's own state name, for the record. */
+  provider_state?: string;
+}
+
+export interface RefundInput {
+  out_trade_no: string;
+  transaction_id?: string;
+  out_refund_no: string;
+  total: number;
+  amount: number;
+  currency: string;
+  reason?: string;
+}
+
+export interface RefundReport {
+  out_refund_no: string;
+  out_trade_no?: string;
+  state: 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL' | 'NOT_FOUND';
+  refund_id?: string;
+  amount?: number;
+  total?: number;
+  merchant?: Partial<MerchantIds>;
+  finished_at?: number;
+  provider_state?: string;
+}
+
+/** An HTTP-trigger request as the notify function sees it: lower-case headers, the raw body bytes. */
+export interface NotifyRequest {
+  method: string;
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  body: Buffer;
+}
+
+export interface NotifyReply {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Unverified hints read from a notification, only to find which config can verify it. */
+export interface NotifyHint {
+  appids: string[];
+  mchid?: string;
+}
+
+/** A verified notification. `fields` is what gets recorded (redacted) in the event log. */
+export type NotifyEvent =
+  | { kind: 'payment'; dedupe_key: string; report: PaymentReport; fields: Record<string, unknown> }
+  | { kind: 'refund'; dedupe_key: string; report: RefundReport; fields: Record<string, unknown> };
+
+/** The notification could not be proven authentic or well-formed: it changes nothing. */
+export class NotificationRejected extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotificationRejected';
+  }
+}
+
+export interface PaymentProvider<C = unknown> {
+  id: string;
+  /** Currencies an order may be in, and the largest single amount the provider takes (minor units). */
+  currencies: readonly string[];
+  maxAmount: number;
+  /** The ids an order is pinned to at creation, checked again on every notification. */
+  merchantIds(config: C): import('../store/orders').MerchantIds;
+  create(ctx: ProviderCtx<C>, input: CreatePaymentInput): Promise<CreatePaymentOutput>;
+  query(ctx: ProviderCtx<C>, outTradeNo: string): Promise<PaymentReport>;
+  /** 'PAID' when the provider refuses because the order was paid meanwhile. */
+  close(ctx: ProviderCtx<C>, outTradeNo: string): Promise<'CLOSED' | 'PAID'>;
+  refund(ctx: ProviderCtx<C>, input: RefundInput): Promise<RefundReport>;
+  queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
+  notify: {
+    /** Reads hints without trusting them; throws NotificationRejected when the body is malformed. */
+    peek(req: NotifyRequest): NotifyHint;
+    /** Verifies with this config and returns the event; throws NotificationRejected otherwise. */
+    verify(config: C, req: NotifyRequest, clock: Clock): NotifyEvent;
+    /** The reply the provider expects: success stops its retries, failure asks for another delivery. */
+    reply(ok: boolean, message?: string): NotifyReply;
+  };
+}

@@ -1,0 +1,69 @@
+import Datastore from '@seald-io/nedb';
+import { mkdirSync } from 'fs';
+import { join } from 'path';
+import type { DocStore, Filter } from './port';
+
+const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * The embedded document store of the emulator and the tests: one NeDB datafile per collection in `dataDir`
+ * (persisted, reloaded on start), or in memory when `dataDir` is undefined. NeDB runs one operation at a
+ * time per collection, so `update` with the filter is an atomic compare-and-set, as the cloud database's
+ * `where({_id, ...}).update()` is.
+ */
+export function localStore(dataDir?: string): DocStore & { close(): Promise<void> } {
+  const collections = new Map<string, Datastore>();
+  const persisted = dataDir !== undefined;
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+
+  const coll = (name: string): Datastore => {
+    if (!COLLECTION_NAME.test(name)) throw new Error(`invalid collection name ${JSON.stringify(name)}`);
+    let ds = collections.get(name);
+    if (!ds) {
+      ds = new Datastore(dataDir ? { filename: join(dataDir, `${name}.db`), autoload: true } : { inMemoryOnly: true });
+      collections.set(name, ds);
+    }
+    return ds;
+  };
+  const ready = async (name: string) => {
+    const ds = coll(name);
+    if (ds.autoloadPromise) await ds.autoloadPromise;
+    return ds;
+  };
+
+  return {
+    async get<T>(c: string, id: string) {
+      return ((await (await ready(c)).findOneAsync({ _id: id })) as T | null) ?? null;
+    },
+    async insert(c, id, doc) {
+      try {
+        await (await ready(c)).insertAsync({ ...doc, _id: id });
+        return 'created';
+      } catch (err) {
+        if ((err as { errorType?: string }).errorType === 'uniqueViolated') return 'exists';
+        throw err;
+      }
+    },
+    async update(c, id, when: Filter, patch) {
+      if (Object.keys(patch).length === 0) throw new Error('update needs a non-empty patch');
+      const n = await (await ready(c)).updateAsync({ ...when, _id: id }, { $set: patch }, {});
+      return n.numAffected === 1;
+    },
+    async find<T>(c: string, where: Filter, opts: { limit?: number; orderBy?: [string, 'asc' | 'desc'] } = {}) {
+      let cursor = (await ready(c)).findAsync(where);
+      if (opts.orderBy) cursor = cursor.sort({ [opts.orderBy[0]]: opts.orderBy[1] === 'asc' ? 1 : -1 });
+      cursor = cursor.limit(Math.min(opts.limit ?? 100, 100));
+      return (await cursor) as T[];
+    },
+    async remove(c, id) {
+      return (await (await ready(c)).removeAsync({ _id: id }, {})) === 1;
+    },
+    async close() {
+      for (const ds of collections.values()) {
+        if (ds.autoloadPromise) await ds.autoloadPromise.catch(() => undefined);
+        if (persisted) await ds.compactDatafileAsync();
+      }
+      collections.clear();
+    },
+  };
+}

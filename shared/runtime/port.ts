@@ -1,0 +1,54 @@
+import type { Clock } from '../core/clock';
+import type { Logger } from '../core/logger';
+import type { HttpClient } from '../http/client';
+
+export type Scalar = string | number | boolean;
+/** A condition on one field: equality, or one Mongo-style operator (both stores support these natively). */
+export type Condition =
+  | Scalar
+  | { $in: Scalar[] }
+  | { $nin: Scalar[] }
+  | { $ne: Scalar }
+  | { $lt: number }
+  | { $lte: number }
+  | { $gt: number }
+  | { $gte: number }
+  | { $exists: boolean };
+/** Field paths (dotted for nested fields) to conditions; all must hold. */
+export type Filter = Record<string, Condition>;
+/** Field paths (dotted for nested fields) to new values. A value replaces the field whole, objects included. */
+export type Patch = Record<string, unknown>;
+
+/** The cloud database, narrowed to what the project needs (DESIGN.md §3). */
+export interface DocStore {
+  get<T>(coll: string, id: string): Promise<T | null>;
+  /** Creates the document with this `_id`; 'exists' when one is already there (nothing is written). */
+  insert<T extends object>(coll: string, id: string, doc: T): Promise<'created' | 'exists'>;
+  /** Atomic compare-and-set on one document: applies `patch` only if the document matches `when`. */
+  update(coll: string, id: string, when: Filter, patch: Patch): Promise<boolean>;
+  find<T>(coll: string, where: Filter, opts?: { limit?: number; orderBy?: [string, 'asc' | 'desc'] }): Promise<T[]>;
+  remove(coll: string, id: string): Promise<boolean>;
+}
+
+/** The caller as `getWXContext()` reports it (upper-case names as the SDK gives them). */
+export interface WxContext {
+  OPENID?: string;
+  APPID?: string;
+  UNIONID?: string;
+  FROM_OPENID?: string;
+  FROM_APPID?: string;
+  FROM_UNIONID?: string;
+  ENV?: string;
+  SOURCE?: string;
+  CLIENTIP?: string;
+}
+
+/** Everything a handler may touch outside itself (DESIGN.md §3). */
+export interface Cloud {
+  store: DocStore;
+  context(): WxContext;
+  callFunction(name: string, data: unknown): Promise<unknown>;
+  http: HttpClient;
+  clock: Clock;
+  log: Logger;
+}

@@ -1,0 +1,94 @@
+import type { DocStore, Filter, Patch } from '../runtime/port';
+import type { ProviderId } from '../config/payment';
+
+export const ORDERS = 'pay_orders';
+
+export type OrderStatus = 'CREATED' | 'PAID' | 'CLOSED' | 'FAILED' | 'REFUNDING' | 'REFUNDED' | 'PARTIALLY_REFUNDED';
+
+/** The status machine (DESIGN.md §6): every allowed move. */
+const MOVES: Record<OrderStatus, readonly OrderStatus[]> = {
+  CREATED: ['PAID', 'CLOSED', 'FAILED'],
+  // A late success for an order we closed or saw fail is still money taken: it is applied, never lost.
+  CLOSED: ['PAID'],
+  FAILED: ['PAID'],
+  PAID: ['REFUNDING'],
+  PARTIALLY_REFUNDED: ['REFUNDING'],
+  REFUNDING: ['REFUNDED', 'PARTIALLY_REFUNDED', 'PAID'],
+  REFUNDED: [],
+};
+
+export const canMove = (from: OrderStatus, to: OrderStatus) => MOVES[from].includes(to);
+
+/** The merchant ids an order was created under; a notification must carry the same ones. */
+export interface MerchantIds {
+  appid: string;
+  mchid: string;
+  sub_mchid?: string;
+  sub_appid?: string;
+}
+
+export interface HookState {
+  state: 'pending' | 'running' | 'done' | 'failed';
+  attempts: number;
+  last_error?: string;
+  /** While `running`: when another runner may take over (the first one died). */
+  lease_until?: number;
+}
+
+export interface PayOrder {
+  _id: string;
+  out_trade_no: string;
+  provider: ProviderId;
+  /** The config document the order was created under: `payment` or `payment_<appid>`. */
+  config_id: string;
+  merchant: MerchantIds;
+  payer_openid: string;
+  payer_appid?: string;
+  amount: number;
+  currency: string;
+  description: string;
+  status: OrderStatus;
+  /** The business order it pays, in `amount_source: 'order'` mode. */
+  business?: { collection: string; id: string };
+  /** The provider's trade id (for WeChat Pay v2 it is the transaction id) and WeChat's transaction id. */
+  provider_trade_no?: string;
+  transaction_id?: string;
+  prepay_id?: string;
+  prepay_expires_at?: number;
+  expires_at: number;
+  refunded_amount: number;
+  /** The refund in flight while REFUNDING. */
+  refunding?: { out_refund_no: string; amount: number };
+  paid_amount?: number;
+  created_at: number;
+  updated_at: number;
+  paid_at?: number;
+  closed_at?: number;
+  hooks: { on_paid: HookState };
+}
+
+export const getOrder = (store: DocStore, outTradeNo: string) => store.get<PayOrder>(ORDERS, outTradeNo);
+
+export async function insertOrder(store: DocStore, order: PayOrder): Promise<'created' | 'exists'> {
+  return store.insert(ORDERS, order._id, order);
+}
+
+/**
+ * Moves an order from one of `from` to `to` by compare-and-set: true for exactly one caller. `extra`
+ * narrows the condition further (e.g. the refund in flight).
+ */
+export async function transition(
+  store: DocStore,
+  order: Pick<PayOrder, '_id'>,
+  from: OrderStatus | readonly OrderStatus[],
+  to: OrderStatus,
+  patch: Patch,
+  now: number,
+  extra: Filter = {},
+): Promise<boolean> {
+  const list = (Array.isArray(from) ? from : [from]) as OrderStatus[];
+  const legal = list.filter((f) => canMove(f, to));
+  if (legal.length === 0) throw new Error(`illegal order transition ${list.join('|')} -> ${to}`);
+  const when: Filter = { ...extra, status: legal.length === 1 ? legal[0] : { $in: legal } };
+  return store.update(ORDERS, order._id, when, { ...patch, status: to, updated_at: now });
+}

@@ -1,0 +1,26 @@
+import type { DocStore } from '../runtime/port';
+
+export const REFUNDS = 'pay_refunds';
+
+/** REQUESTED: written, provider not yet answered; PROCESSING: accepted by the provider, not final. */
+export type RefundStatus = 'REQUESTED' | 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL' | 'REJECTED';
+
+export const FINAL_REFUND: readonly RefundStatus[] = ['SUCCESS', 'CLOSED', 'ABNORMAL', 'REJECTED'];
+
+export interface PayRefund {
+  _id: string;
+  out_refund_no: string;
+  out_trade_no: string;
+  amount: number;
+  currency: string;
+  reason?: string;
+  status: RefundStatus;
+  refund_id?: string;
+  provider_error?: string;
+  requested_by: string;
+  created_at: number;
+  updated_at: number;
+  finished_at?: number;
+}
+
+export const getRefund = (store: DocStore, outRefundNo: string) => store.get<PayRefund>(REFUNDS, outRefundNo);
