@@ -20,6 +20,8 @@ export interface CreatePaymentInput {
   description: string;
   payer_openid: string;
   client_ip: string;
+  /** Sent as the order's start time: a retry must send the same parameters as the first call. */
+  created_at: number;
   expires_at: number;
 }
 
@@ -117,6 +119,8 @@ export interface PaymentProvider<C = unknown> {
   /** The ids an order is pinned to at creation, checked again on every notification. */
   merchantIds(config: C): import('../store/orders').MerchantIds;
   create(ctx: ProviderCtx<C>, input: CreatePaymentInput): Promise<CreatePaymentOutput>;
+  /** Fresh `wx.requestPayment` fields for a prepay id that is still valid, without calling the provider. */
+  repay?(ctx: ProviderCtx<C>, prepayId: string): RequestPaymentFields;
   query(ctx: ProviderCtx<C>, outTradeNo: string): Promise<PaymentReport>;
   /** 'PAID' when the provider refuses because the order was paid meanwhile. */
   close(ctx: ProviderCtx<C>, outTradeNo: string): Promise<'CLOSED' | 'PAID'>;

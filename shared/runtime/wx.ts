@@ -69,7 +69,7 @@ function isNotFound(err: unknown): boolean {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  return proto === null || Object.getPrototypeOf(proto) === null; // any realm's Object.prototype
 }
 
 function mapFilter(_: WxCommand, filter: Filter): WxData {
@@ -170,4 +170,14 @@ export function wxCloud(sdk: WxSdk, deps: { log?: Logger } = {}): Cloud {
     clock: systemClock,
     log,
   };
+}
+
+/**
+ * What each `functions/<name>/index.ts` does with the SDK module: init on the environment the function runs
+ * in (DYNAMIC_CURRENT_ENV is a Symbol the SDK's typings do not admit), then bind the port.
+ */
+export function bindWxSdk(sdk: unknown): Cloud {
+  const s = sdk as WxSdk & { init(opts: { env: unknown }): void; DYNAMIC_CURRENT_ENV: unknown };
+  s.init({ env: s.DYNAMIC_CURRENT_ENV });
+  return wxCloud(s);
 }

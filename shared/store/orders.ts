@@ -58,7 +58,7 @@ export interface PayOrder {
   expires_at: number;
   refunded_amount: number;
   /** The refund in flight while REFUNDING. */
-  refunding?: { out_refund_no: string; amount: number };
+  refunding?: { out_refund_no: string; amount: number } | null;
   paid_amount?: number;
   created_at: number;
   updated_at: number;

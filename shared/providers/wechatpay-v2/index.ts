@@ -67,7 +67,7 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
     merchantIds: t.merchantIds,
 
     async create(ctx, input) {
-      const fields = t.unifiedOrderFields(ctx.config, input, ctx.notifyUrl, ctx.clock.now());
+      const fields = t.unifiedOrderFields(ctx.config, input, ctx.notifyUrl);
       const f = await call(ctx, 'unifiedorder', fields, ['ORDERPAID', 'ORDERCLOSED']);
       if (f.err_code === 'ORDERPAID') return { kind: 'already_paid' };
       if (f.err_code === 'ORDERCLOSED') return { kind: 'already_closed' };
@@ -80,6 +80,8 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
         payment: t.requestPayment(ctx.config, f.prepay_id, nonce(32), now),
       };
     },
+
+    repay: (ctx, prepayId) => t.requestPayment(ctx.config, prepayId, nonce(32), ctx.clock.now()),
 
     async query(ctx, outTradeNo) {
       const f = await call(ctx, 'orderquery', { ...t.merchantFields(ctx.config), out_trade_no: outTradeNo }, ['ORDERNOTEXIST']);

@@ -29,7 +29,7 @@ export function reportedMerchant(f: V2Fields): Partial<MerchantIds> {
   return ids;
 }
 
-export function unifiedOrderFields(m: V2Merchant, input: CreatePaymentInput, notifyUrl: string, now: number): V2Fields {
+export function unifiedOrderFields(m: V2Merchant, input: CreatePaymentInput, notifyUrl: string): V2Fields {
   const f: V2Fields = {
     ...merchantFields(m),
     body: input.description.slice(0, 127),
@@ -39,7 +39,7 @@ export function unifiedOrderFields(m: V2Merchant, input: CreatePaymentInput, not
     spbill_create_ip: input.client_ip,
     notify_url: notifyUrl,
     trade_type: 'JSAPI',
-    time_start: formatCstCompact(now),
+    time_start: formatCstCompact(input.created_at),
     time_expire: formatCstCompact(input.expires_at),
   };
   // The payer's openid belongs to the mini-program that pays: the sub appid when there is one.

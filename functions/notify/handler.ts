@@ -1,0 +1,45 @@
+import { toAppError } from '../../shared/core/handler';
+import { paymentConfigs } from '../../shared/payments/context';
+import { handleNotification, isProviderId } from '../../shared/payments/notify';
+import type { Cloud } from '../../shared/runtime/port';
+import {
+  isHttpTriggerEvent,
+  lowerCaseHeaders,
+  rawBody,
+  textResponse,
+  type HttpTriggerEvent,
+  type HttpTriggerResponse,
+} from '../../shared/runtime/http-trigger';
+
+/** The provider named by the last path segment (`<notify_url>/v2`), else the shared config's pay_sp. */
+async function providerOf(cloud: Cloud, e: HttpTriggerEvent): Promise<string> {
+  const last = e.path.split('/').filter(Boolean).pop() ?? '';
+  if (isProviderId(last)) return last;
+  return (await paymentConfigs.byId(cloud.store, cloud.clock, 'payment')).config.pay_sp;
+}
+
+/**
+ * The `notify` function: providers' asynchronous notifications through the HTTP access service. Every answer
+ * is an integration response in the provider's own format.
+ */
+export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpTriggerResponse> {
+  if (!isHttpTriggerEvent(event)) {
+    return textResponse(400, 'notify takes HTTP-trigger events (path, httpMethod, headers, body) from the HTTP access service');
+  }
+  try {
+    const providerId = await providerOf(cloud, event);
+    if (!isProviderId(providerId)) return textResponse(404, `no provider at ${event.path}`);
+    if (event.httpMethod.toUpperCase() !== 'POST') return textResponse(405, 'notifications are POSTed');
+    const reply = await handleNotification(cloud, providerId, {
+      method: event.httpMethod.toUpperCase(),
+      headers: lowerCaseHeaders(event.headers),
+      query: event.queryStringParameters ?? {},
+      body: rawBody(event),
+    });
+    return { ...reply, isBase64Encoded: false };
+  } catch (err) {
+    // Unexpected faults answer 500 so the provider delivers again; the message carries no internals.
+    const e = toAppError(err, 'notify', cloud);
+    return textResponse(500, `${e.code}: ${e.message}`);
+  }
+}

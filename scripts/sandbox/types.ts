@@ -1,0 +1,29 @@
+import type { IncomingMessage } from 'http';
+
+/** A request to a sandbox, with the path below `/sandbox/<provider>`. */
+export interface SandboxRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+  /** The TLS client certificate's subject CN when the request came over mutual TLS and the cert verified. */
+  clientCertCn?: string;
+  tls: boolean;
+}
+
+export interface SandboxResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface Sandbox {
+  name: string;
+  handle(req: SandboxRequest): Promise<SandboxResponse>;
+}
+
+export const json = (status: number, value: unknown): SandboxResponse => ({
+  status,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: JSON.stringify(value),
+});

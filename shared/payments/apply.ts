@@ -1,0 +1,124 @@
+import type { PaymentConfig } from '../config/payment';
+import type { PaymentReport, RefundReport } from '../providers/types';
+import type { Cloud } from '../runtime/port';
+import type { EventOutcome } from '../store/events';
+import { getOrder, transition, type MerchantIds, type PayOrder } from '../store/orders';
+import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund, type RefundStatus } from '../store/refunds';
+import { runPaidHooks } from './hooks';
+
+export interface Applied {
+  outcome: EventOutcome;
+  reason?: string;
+  /** False when the order is paid but its paid hook has not completed: the notification should be redelivered. */
+  settled: boolean;
+  order?: PayOrder;
+}
+
+const MERCHANT_KEYS: (keyof MerchantIds)[] = ['appid', 'mchid', 'sub_mchid', 'sub_appid'];
+
+/** The first merchant id that the order was created under and the report contradicts or omits. */
+function merchantMismatch(order: PayOrder, reported: Partial<MerchantIds> | undefined): string | undefined {
+  for (const k of MERCHANT_KEYS) {
+    const want = order.merchant[k];
+    if (!want) continue;
+    const got = reported?.[k];
+    // sub_appid is echoed only by some answers; the others must always be present and equal.
+    if (got === undefined && k === 'sub_appid') continue;
+    if (got !== want) return k;
+  }
+  return undefined;
+}
+
+/**
+ * Applies what a provider said about a payment (a verified notification or a query) to the order, once:
+ * PAID only when amount, currency and merchant ids match the order, by compare-and-set, and the winner alone
+ * runs the paid hook. A mismatch is reported as 'rejected' and changes nothing.
+ */
+export async function applyPaymentReport(cloud: Cloud, config: PaymentConfig, order: PayOrder, report: PaymentReport): Promise<Applied> {
+  const now = cloud.clock.now();
+  if (report.out_trade_no !== order.out_trade_no) return { outcome: 'rejected', reason: 'out_trade_no differs', settled: false };
+
+  if (report.state === 'PAID') {
+    if (report.amount !== order.amount) {
+      return { outcome: 'rejected', reason: `amount ${report.amount} differs from the order's ${order.amount}`, settled: false };
+    }
+    if ((report.currency ?? order.currency) !== order.currency) {
+      return { outcome: 'rejected', reason: `currency ${report.currency} differs from the order's ${order.currency}`, settled: false };
+    }
+    const bad = merchantMismatch(order, report.merchant);
+    if (bad) return { outcome: 'rejected', reason: `${bad} is not the order's merchant`, settled: false };
+
+    const won = await transition(cloud.store, order, ['CREATED', 'CLOSED', 'FAILED'], 'PAID', {
+      transaction_id: report.transaction_id ?? null,
+      provider_trade_no: report.provider_trade_no ?? report.transaction_id ?? null,
+      paid_amount: report.amount,
+      paid_at: report.paid_at ?? now,
+    }, now);
+    const current = (await getOrder(cloud.store, order._id)) ?? order;
+    if (!won && (current.status === 'CREATED' || current.status === 'CLOSED' || current.status === 'FAILED')) {
+      return { outcome: 'ignored', reason: `order is ${current.status}`, settled: false, order: current };
+    }
+    const hook = await runPaidHooks(cloud, config, current);
+    return { outcome: won ? 'applied' : 'duplicate', settled: hook === 'done', order: (await getOrder(cloud.store, order._id)) ?? current };
+  }
+
+  if (report.state === 'FAILED' || report.state === 'CLOSED') {
+    const won = await transition(cloud.store, order, 'CREATED', report.state, report.state === 'CLOSED' ? { closed_at: now } : {}, now);
+    return { outcome: won ? 'applied' : 'duplicate', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
+  }
+  return { outcome: 'ignored', reason: `provider state ${report.state}`, settled: true, order };
+}
+
+const REFUND_FINAL_STATE: Partial<Record<RefundReport['state'], RefundStatus>> = {
+  SUCCESS: 'SUCCESS',
+  CLOSED: 'CLOSED',
+  ABNORMAL: 'ABNORMAL',
+};
+
+/**
+ * Applies a final refund result: the refund record moves once by compare-and-set, then the order leaves
+ * REFUNDING (also when an earlier run stopped between the two steps). Amount and order must match the record.
+ */
+export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report: RefundReport): Promise<Applied> {
+  const now = cloud.clock.now();
+  if (report.out_trade_no && report.out_trade_no !== refund.out_trade_no) {
+    return { outcome: 'rejected', reason: 'out_trade_no differs from the refund record', settled: false };
+  }
+  const final = REFUND_FINAL_STATE[report.state];
+  if (!final) {
+    if (report.state === 'PROCESSING' && refund.status === 'REQUESTED') {
+      await cloud.store.update(REFUNDS, refund._id, { status: 'REQUESTED' }, { status: 'PROCESSING', refund_id: report.refund_id ?? null, updated_at: now });
+    }
+    return { outcome: 'ignored', reason: `refund state ${report.state}`, settled: true };
+  }
+  if (final === 'SUCCESS' && report.amount !== undefined && report.amount !== refund.amount) {
+    return { outcome: 'rejected', reason: `refund amount ${report.amount} differs from the request's ${refund.amount}`, settled: false };
+  }
+  const order = await getOrder(cloud.store, refund.out_trade_no);
+  if (!order) return { outcome: 'rejected', reason: 'the refund names an order that does not exist', settled: false };
+  if (report.merchant && merchantMismatch(order, { ...order.merchant, ...report.merchant })) {
+    return { outcome: 'rejected', reason: 'merchant ids differ from the order', settled: false };
+  }
+
+  const wonRefund =
+    !FINAL_REFUND.includes(refund.status) &&
+    (await cloud.store.update(REFUNDS, refund._id, { status: { $in: ['REQUESTED', 'PROCESSING'] } }, {
+      status: final,
+      refund_id: report.refund_id ?? refund.refund_id ?? null,
+      finished_at: report.finished_at ?? now,
+      updated_at: now,
+    }));
+  const settledRefund = (await getRefund(cloud.store, refund._id)) ?? refund;
+  if (!FINAL_REFUND.includes(settledRefund.status)) return { outcome: 'ignored', settled: false };
+
+  let wonOrder = false;
+  if (order.status === 'REFUNDING' && order.refunding?.out_refund_no === refund._id) {
+    const succeeded = settledRefund.status === 'SUCCESS';
+    const refunded = order.refunded_amount + (succeeded ? refund.amount : 0);
+    const to = refunded === 0 ? 'PAID' : refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    wonOrder = await transition(cloud.store, order, 'REFUNDING', to, { refunded_amount: refunded, refunding: null }, now, {
+      'refunding.out_refund_no': refund._id,
+    });
+  }
+  return { outcome: wonRefund || wonOrder ? 'applied' : 'duplicate', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
+}

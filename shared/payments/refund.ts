@@ -1,0 +1,135 @@
+import { AppError, conflict, forbidden, invalidInput, notFound } from '../core/errors';
+import type { Caller } from '../core/handler';
+import { assertAmount } from '../core/money';
+import type { Cloud } from '../runtime/port';
+import { getOrder, transition, type PayOrder } from '../store/orders';
+import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
+import { applyRefundReport } from './apply';
+import { paymentConfigs, providerContext } from './context';
+import { ownOrder } from './query';
+import { isPrivileged, refundView } from './view';
+
+export const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
+
+export interface RefundRequest {
+  out_trade_no: string;
+  out_refund_no?: string;
+  amount?: number;
+  reason?: string;
+}
+
+/** Puts the order back where it was before a refund the provider refused. */
+async function rollBack(cloud: Cloud, order: PayOrder, refund: PayRefund, error: AppError) {
+  const now = cloud.clock.now();
+  await cloud.store.update(REFUNDS, refund._id, { status: 'REQUESTED' }, {
+    status: 'REJECTED',
+    provider_error: `${error.providerCode ?? error.code}: ${error.message}`.slice(0, 300),
+    updated_at: now,
+  });
+  await transition(cloud.store, order, 'REFUNDING', order.refunded_amount > 0 ? 'PARTIALLY_REFUNDED' : 'PAID', { refunding: null }, now, {
+    'refunding.out_refund_no': refund._id,
+  });
+}
+
+/** Starts a new refund: the record is written and the order locked in REFUNDING before the provider is asked. */
+async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: RefundRequest): Promise<PayRefund> {
+  const remaining = order.amount - order.refunded_amount;
+  const amount = req.amount === undefined ? remaining : assertAmount('amount', req.amount, Number.MAX_SAFE_INTEGER);
+  if (amount > remaining) throw invalidInput(`amount ${amount} is more than the ${remaining} still refundable on order ${order.out_trade_no}`);
+  const count = (await cloud.store.find<PayRefund>(REFUNDS, { out_trade_no: order.out_trade_no })).length;
+  const outRefundNo = req.out_refund_no ?? `${order.out_trade_no}R${count + 1}`;
+  if (!OUT_REFUND_NO.test(outRefundNo)) throw invalidInput('out_refund_no must be 1–64 letters, digits, or _ - | * @');
+
+  const now = cloud.clock.now();
+  const refund: PayRefund = {
+    _id: outRefundNo,
+    out_refund_no: outRefundNo,
+    out_trade_no: order.out_trade_no,
+    amount,
+    currency: order.currency,
+    status: 'REQUESTED',
+    requested_by: caller.trusted ? caller.source : `admin:${caller.openid}`,
+    created_at: now,
+    updated_at: now,
+  };
+  if (req.reason) refund.reason = req.reason;
+  if ((await cloud.store.insert(REFUNDS, outRefundNo, refund)) === 'exists') {
+    throw conflict(`out_refund_no ${outRefundNo} is already used; query it with queryrefund`);
+  }
+  const locked = await transition(cloud.store, order, order.status, 'REFUNDING', { refunding: { out_refund_no: outRefundNo, amount } }, now, {
+    refunded_amount: order.refunded_amount,
+  });
+  if (!locked) {
+    await cloud.store.update(REFUNDS, outRefundNo, { status: 'REQUESTED' }, { status: 'REJECTED', provider_error: 'order changed meanwhile', updated_at: now });
+    throw conflict(`order ${order.out_trade_no} changed meanwhile; query it and try again`);
+  }
+  return refund;
+}
+
+/**
+ * `refund` (trusted callers and admins only): one refund in flight per order. A retry with the same
+ * out_refund_no (or none, while one is in flight) sends the same request again, as WeChat Pay requires.
+ */
+export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundRequest) {
+  const order = await getOrder(cloud.store, req.out_trade_no);
+  if (!order) throw notFound(`no order ${req.out_trade_no}`);
+  const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
+  if (!isPrivileged(caller, loaded.config)) {
+    throw forbidden('refund is for other cloud functions, timers, and the openids in config/payment.admins');
+  }
+  const { provider, ctx } = providerContext(cloud, loaded, order.provider);
+
+  let refund: PayRefund;
+  if (order.status === 'REFUNDING' && order.refunding) {
+    const inflight = order.refunding.out_refund_no;
+    if (req.out_refund_no && req.out_refund_no !== inflight) {
+      throw conflict(`refund ${inflight} of this order is still in progress; retry it with that out_refund_no or wait until it ends`);
+    }
+    refund = (await getRefund(cloud.store, inflight)) as PayRefund;
+    if (req.amount !== undefined && req.amount !== refund.amount) {
+      throw conflict(`refund ${inflight} is for ${refund.amount}; a retry must ask for the same amount`);
+    }
+  } else if (req.out_refund_no && (await getRefund(cloud.store, req.out_refund_no))) {
+    const existing = (await getRefund(cloud.store, req.out_refund_no)) as PayRefund;
+    if (existing.out_trade_no !== order.out_trade_no || (req.amount !== undefined && req.amount !== existing.amount)) {
+      throw conflict(`out_refund_no ${req.out_refund_no} is already used for another refund`);
+    }
+    return refundView(existing);
+  } else if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') {
+    refund = await startRefund(cloud, caller, order, req);
+  } else {
+    throw conflict(`order ${order.out_trade_no} is ${order.status}; only a paid order can be refunded`);
+  }
+
+  const locked = (await getOrder(cloud.store, order._id)) as PayOrder;
+  try {
+    const report = await provider.refund(ctx, {
+      out_trade_no: order.out_trade_no,
+      transaction_id: order.transaction_id ?? undefined,
+      out_refund_no: refund.out_refund_no,
+      total: order.amount,
+      amount: refund.amount,
+      currency: refund.currency,
+      reason: refund.reason,
+    });
+    await applyRefundReport(cloud, refund, report);
+  } catch (err) {
+    // A definite refusal ends this refund; with no answer the outcome is unknown, so it stays in flight.
+    if (err instanceof AppError && err.code !== 'PROVIDER_UNAVAILABLE') await rollBack(cloud, locked, refund, err);
+    throw err;
+  }
+  return refundView((await getRefund(cloud.store, refund._id)) as PayRefund);
+}
+
+/** `queryrefund`: asks the provider about an unfinished refund and applies a final answer. */
+export async function queryRefund(cloud: Cloud, caller: Caller, outRefundNo: string) {
+  const refund = await getRefund(cloud.store, outRefundNo);
+  if (!refund) throw notFound(`no refund ${outRefundNo}`);
+  const { order, loaded } = await ownOrder(cloud, caller, refund.out_trade_no);
+  if (FINAL_REFUND.includes(refund.status)) return refundView(refund);
+  const { provider, ctx } = providerContext(cloud, loaded, order.provider);
+  const report = await provider.queryRefund(ctx, outRefundNo);
+  const applied = await applyRefundReport(cloud, refund, report);
+  if (applied.outcome === 'rejected') cloud.log.error('refund query does not match the record', { out_refund_no: outRefundNo, reason: applied.reason });
+  return refundView((await getRefund(cloud.store, outRefundNo)) ?? refund);
+}
