@@ -60,7 +60,7 @@ function describe(url: string): string {
  * The one outbound HTTP client (request-promise): a timeout on every call, redirects never followed
  * (a payment API that redirects is misconfigured or hijacked), bodies never logged.
  */
-export function createHttpClient(log: Logger): HttpClient {
+export function createHttpClient(log: Logger, defaults: { timeoutMs?: number } = {}): HttpClient {
   return {
     async request(req) {
       const target = describe(req.url);
@@ -71,7 +71,7 @@ export function createHttpClient(log: Logger): HttpClient {
           uri: req.url,
           headers: req.headers,
           body: req.body,
-          timeout: req.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          timeout: req.timeoutMs ?? defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS,
           followRedirect: false,
           resolveWithFullResponse: true,
           simple: false,

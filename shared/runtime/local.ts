@@ -1,7 +1,10 @@
 import Datastore from '@seald-io/nedb';
 import { mkdirSync } from 'fs';
 import { join } from 'path';
-import type { DocStore, Filter } from './port';
+import type { Clock } from '../core/clock';
+import type { Logger } from '../core/logger';
+import type { HttpClient } from '../http/client';
+import type { Cloud, DocStore, Filter, WxContext } from './port';
 
 const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -65,5 +68,24 @@ export function localStore(dataDir?: string): DocStore & { close(): Promise<void
       }
       collections.clear();
     },
+  };
+}
+
+/** The Cloud port over the local store, for the emulator and tests: the caller's context is given per call. */
+export function localCloud(deps: {
+  store: DocStore;
+  context: WxContext;
+  callFunction: (name: string, data: unknown, caller: WxContext) => Promise<unknown>;
+  http: HttpClient;
+  clock: Clock;
+  log: Logger;
+}): Cloud {
+  return {
+    store: deps.store,
+    context: () => ({ ...deps.context }),
+    callFunction: (name, data) => deps.callFunction(name, data, deps.context),
+    http: deps.http,
+    clock: deps.clock,
+    log: deps.log,
   };
 }

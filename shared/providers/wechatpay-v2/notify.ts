@@ -53,7 +53,7 @@ export function verify(m: V2Merchant, req: NotifyRequest): NotifyEvent {
       kind: 'refund',
       dedupe_key: `v2:refund:${report.out_refund_no}:${report.provider_state}`,
       report,
-      fields: { ...f, req_info: plain },
+      fields: { notification: { ...f, req_info: undefined }, refund: plain },
     };
   }
 
