@@ -1,4 +1,4 @@
-import rp from 'request-promise';
+import type RequestPromise from 'request-promise';
 import type { Logger } from '../core/logger';
 
 /** Client-certificate (mutual TLS) and trust settings for one request. */
@@ -46,6 +46,14 @@ export class HttpUnavailableError extends Error {
 
 export const DEFAULT_TIMEOUT_MS = 8000;
 
+/**
+ * request-promise (with request and its dependencies, most of a bundle) is loaded at the first outbound
+ * call, not at cold start: many invocations (bad input, duplicates, reads) never call a provider.
+ */
+let loaded: typeof RequestPromise | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const rp = (): typeof RequestPromise => (loaded ??= require('request-promise') as typeof RequestPromise);
+
 /** Host and path only: query strings can carry ids and signatures, so they are never logged. */
 function describe(url: string): string {
   try {
@@ -84,7 +92,7 @@ export function createHttpClient(log: Logger, defaults: { timeoutMs?: number } =
           passphrase: req.tls?.passphrase,
           ca: req.tls?.ca,
         };
-        const res = await rp(options as unknown as rp.OptionsWithUri);
+        const res = await rp()(options as unknown as RequestPromise.OptionsWithUri);
         log.info('http', { method: req.method, target, status: res.statusCode, ms: Date.now() - started });
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(res.headers as Record<string, string | string[] | undefined>)) {
