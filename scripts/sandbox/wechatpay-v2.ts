@@ -315,7 +315,7 @@ export function wechatPayV2Sandbox(opts: { timeoutMs?: number } = {}): Sandbox &
         if (active.kind === '5xx') return { status: 502, headers: { 'content-type': 'text/html' }, body: '<html>502 Bad Gateway</html>' };
         if (active.kind === 'garbage') return xml(200, '<xml><return_code>SUCC');
         if (active.kind === 'timeout') {
-          await new Promise((r) => setTimeout(r, opts.timeoutMs ?? 15_000));
+          await new Promise((r) => setTimeout(r, opts.timeoutMs ?? 15_000).unref());
           return xml(504, '');
         }
         if (active.kind === 'badsign') {

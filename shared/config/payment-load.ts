@@ -2,7 +2,7 @@ import { check } from '../core/schema';
 import { configInvalid, configMissing } from '../core/errors';
 import type { Clock } from '../core/clock';
 import type { DocStore } from '../runtime/port';
-import { LEGACY_SECTION_FIELDS, PaymentConfigSchema, type PaymentConfig } from './payment';
+import { LEGACY_FIELDS, PaymentConfigSchema, type PaymentConfig } from './payment';
 
 export const CONFIG_COLLECTION = 'config';
 
@@ -14,7 +14,7 @@ export function normalisePaymentDoc(doc: Record<string, unknown>): Record<string
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) if (!k.startsWith('_')) out[k] = v;
   const sp = out.pay_sp;
-  const flat = LEGACY_SECTION_FIELDS.filter((f) => f in out);
+  const flat = LEGACY_FIELDS.filter((f) => f in out);
   if (flat.length > 0 && typeof sp === 'string' && out[sp] === undefined) {
     const section: Record<string, unknown> = {};
     for (const f of flat) section[f] = out[f];

@@ -4,6 +4,9 @@ import { Type, type Static, Pattern, OneOf } from '../core/schema';
 export const PROVIDER_IDS = ['v2', 'v2sp'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
 
+/** The flat fields of the original single-provider document, read as the active provider's section. */
+export const LEGACY_FIELDS = ['appid', 'mchid', 'key', 'sign_type', 'sub_mchid', 'sub_appid'] as const;
+
 const AppId = Pattern(/^wx[0-9a-f]{16}$/, 'must be a mini-program or official-account appid: "wx" and 16 hex digits');
 const MchId = Pattern(/^[0-9]{6,16}$/, 'must be a WeChat Pay merchant id (商户号): digits only');
 const V2Key = Pattern(
@@ -99,6 +102,10 @@ export const PaymentConfigSchema = Type.Object(
     ),
     v2: Type.Optional(V2Section),
     v2sp: Type.Optional(V2SpSection),
+    // The original single-provider document's flat fields: read as the active provider's section when it is absent.
+    ...Object.fromEntries(
+      LEGACY_FIELDS.map((f) => [f, Type.Optional(Type.String({ description: `legacy: ${f} of the active provider's section` }))]),
+    ),
   },
   { additionalProperties: false, $id: 'config/payment', title: 'config/payment' },
 );
@@ -106,5 +113,3 @@ export type PaymentConfig = Static<typeof PaymentConfigSchema>;
 export type V2Config = Static<typeof V2Section>;
 export type V2SpConfig = Static<typeof V2SpSection>;
 
-/** The flat fields of the original single-provider document, read as the active provider's section. */
-export const LEGACY_SECTION_FIELDS = ['appid', 'mchid', 'key', 'sign_type', 'sub_mchid', 'sub_appid'] as const;
