@@ -152,6 +152,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         OPENID: header(req, 'x-wx-openid'),
         APPID: header(req, 'x-wx-appid'),
         UNIONID: header(req, 'x-wx-unionid'),
+        // cloud environment sharing (环境共享): the calling mini-program's user and appid
+        FROM_OPENID: header(req, 'x-wx-from-openid'),
+        FROM_APPID: header(req, 'x-wx-from-appid'),
         SOURCE: header(req, 'x-wx-source') ?? 'wx_client',
         CLIENTIP: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
       };
@@ -192,7 +195,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         const doc = await store.get(coll, id);
         return doc ? send(res, 200, doc) : send(res, 404, { error: `no document ${coll}/${id}` });
       }
-      if (method === 'DELETE') return send(res, 200, { removed: await store.remove(coll, id) });
+      if (method === 'DELETE') {
+        const removed = await store.remove(coll, id);
+        if (coll === 'config') paymentConfigs.clear();
+        return send(res, 200, { removed });
+      }
       if (method === 'PUT') {
         let doc: unknown;
         try {

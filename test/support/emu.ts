@@ -4,9 +4,17 @@ import { join } from 'path';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../scripts/emulator/server';
 import { paymentConfigs } from '../../shared/payments/context';
 
+export interface Ctx {
+  openid?: string;
+  appid?: string;
+  source?: string;
+  fromOpenid?: string;
+  fromAppid?: string;
+}
+
 export interface TestEmulator extends Emulator {
   /** POST /fn/:name over loopback HTTP, with the WX context as the emulator's headers. */
-  fn(name: string, event: unknown, ctx?: { openid?: string; appid?: string; source?: string }): Promise<any>;
+  fn(name: string, event: unknown, ctx?: Ctx): Promise<any>;
   db<T = any>(coll: string, id: string): Promise<T | null>;
   put(coll: string, id: string, doc: unknown): Promise<void>;
   post(path: string, body: unknown): Promise<{ status: number; body: any }>;
@@ -27,11 +35,13 @@ export async function testEmulator(opts: EmulatorOptions = {}): Promise<TestEmul
     }
   };
   return Object.assign(emu, {
-    async fn(name: string, event: unknown, ctx: { openid?: string; appid?: string; source?: string } = {}) {
+    async fn(name: string, event: unknown, ctx: Ctx = {}) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (ctx.openid) headers['x-wx-openid'] = ctx.openid;
       if (ctx.appid) headers['x-wx-appid'] = ctx.appid;
       if (ctx.source) headers['x-wx-source'] = ctx.source;
+      if (ctx.fromOpenid) headers['x-wx-from-openid'] = ctx.fromOpenid;
+      if (ctx.fromAppid) headers['x-wx-from-appid'] = ctx.fromAppid;
       return json(await fetch(`${emu.url}/fn/${name}`, { method: 'POST', headers, body: JSON.stringify(event) }));
     },
     async db(coll: string, id: string) {
