@@ -1,0 +1,338 @@
+/**
+ * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, notify throughput and latency,
+ * the duplicate-notification storm). Timing never fails the run; it exits non-zero only when a flow breaks.
+ * Progress goes to stderr, the table to stdout.
+ */
+import { execFile, execFileSync } from 'child_process';
+import { randomBytes } from 'crypto';
+import { mkdtempSync, rmSync, statSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import { promisify } from 'util';
+import { buildSync } from 'esbuild';
+import { buildAll } from '../build';
+import { startEmulator, type Emulator } from '../emulator/server';
+import { DEMO_APPID, DEMO_OPENID } from '../emulator/seed';
+import { signV2 } from '../../shared/providers/wechatpay-v2/sign';
+import { buildFlatXml } from '../../shared/crypto/xml';
+import { formatCstCompact } from '../../shared/core/clock';
+import { httpJson, httpRequest } from './http';
+
+const root = resolve(__dirname, '..', '..');
+const distDir = join(root, 'dist', 'cloudfunctions');
+const execFileAsync = promisify(execFile);
+
+const LOAD_RUNS = 7;
+const COLD_RUNS = 5;
+const NOTIFY_COUNT = 500;
+const NOTIFY_CONCURRENCY = 20;
+const STORM_SIZE = 50;
+
+interface Row {
+  measure: string;
+  figure: string;
+  target?: string;
+}
+const rows: Row[] = [];
+const row = (measure: string, figure: string, target?: string) => rows.push({ measure, figure, target });
+const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+/** Nearest-rank percentile. */
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const ratio = (x: number) => x.toFixed(2);
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The last `BENCH_RESULT {json}` line of a child's stdout (the functions' own logs may precede it). */
+function childResult<T>(stdout: string): T {
+  const line = stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('BENCH_RESULT '));
+  if (!line) throw new Error(`the child printed no result; stdout: ${stdout.slice(-500)}`);
+  return JSON.parse(line.slice('BENCH_RESULT '.length)) as T;
+}
+
+// ---- 1. bundle sizes ----------------------------------------------------------------------------------
+
+async function bundleSizes(): Promise<string[]> {
+  progress('building dist/cloudfunctions');
+  const names = await buildAll(distDir);
+  for (const name of names) row(`bundle size ${name}/index.js`, kib(statSync(join(distDir, name, 'index.js')).size));
+  for (const name of names) {
+    row(`bundle size ${name}/request-promise.js (lazy)`, kib(statSync(join(distDir, name, 'request-promise.js')).size));
+  }
+  return names;
+}
+
+// ---- 2. bundle load time relative to wx-server-sdk ------------------------------------------------------
+
+function loadRatios(names: string[]) {
+  for (const name of names) {
+    progress(`cold load of ${name}/index.js x${LOAD_RUNS}`);
+    const bundle = join(distDir, name, 'index.js');
+    const code = `
+      const t0 = process.hrtime.bigint();
+      require('wx-server-sdk');
+      const t1 = process.hrtime.bigint();
+      require(${JSON.stringify(bundle)});
+      const t2 = process.hrtime.bigint();
+      process.stdout.write('\\nBENCH_RESULT ' + JSON.stringify({ sdk: Number(t1 - t0) / 1e6, bundle: Number(t2 - t1) / 1e6 }) + '\\n');
+      process.exit(0);`;
+    const sdk: number[] = [];
+    const own: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < LOAD_RUNS; i++) {
+      const out = execFileSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+      const r = childResult<{ sdk: number; bundle: number }>(out);
+      sdk.push(r.sdk);
+      own.push(r.bundle);
+      ratios.push(r.bundle / r.sdk);
+    }
+    row(`load ${name}/index.js / load wx-server-sdk`, ratio(median(ratios)), '<= 0.25');
+    row(`  load ${name}/index.js (median)`, ms(median(own)));
+    row(`  load wx-server-sdk (median, ${name} runs)`, ms(median(sdk)));
+  }
+}
+
+// ---- 3. cold first unifiedorder relative to a bare SDK + one read ---------------------------------------
+
+/** Compiles scripts/bench/wx-shim.ts to one JavaScript file the children can require without the TS hook. */
+function compileShim(dir: string): string {
+  const out = join(dir, 'wx-shim.js');
+  buildSync({
+    entryPoints: [join(__dirname, 'wx-shim.ts')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node18',
+    logLevel: 'error',
+  });
+  return out;
+}
+
+async function coldUnifiedOrder(emu: Emulator, shimJs: string) {
+  const shimOpts = JSON.stringify({ root, emulatorUrl: emu.url, context: { OPENID: DEMO_OPENID, APPID: DEMO_APPID, SOURCE: 'wx_client' } });
+  const prologue = `const { installShim } = require(${JSON.stringify(shimJs)});
+    const done = (r) => { process.stdout.write('\\nBENCH_RESULT ' + JSON.stringify(r) + '\\n'); process.exit(0); };
+    const failed = (e) => { process.stderr.write(String((e && e.stack) || e) + '\\n'); process.exit(1); };`;
+  const payCode = (orderId: string) => `${prologue}
+    const t0 = process.hrtime.bigint();
+    installShim(${shimOpts});
+    const fn = require(${JSON.stringify(join(distDir, 'pay', 'index.js'))});
+    fn.main({ action: 'unifiedorder', order_id: ${JSON.stringify(orderId)} }).then((res) => {
+      const t1 = process.hrtime.bigint();
+      done({ ms: Number(t1 - t0) / 1e6, res });
+    }, failed);`;
+  const baseCode = `${prologue}
+    const t0 = process.hrtime.bigint();
+    const cloud = installShim(${shimOpts});
+    cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV });
+    cloud.database().collection('config').doc('payment').get().then((res) => {
+      const t1 = process.hrtime.bigint();
+      done({ ms: Number(t1 - t0) / 1e6, found: !!(res && res.data && res.data.pay_sp) });
+    }, failed);`;
+  // The emulator lives in this process, so the children run asynchronously to let it answer them.
+  const run = async (code: string) => {
+    const { stdout } = await execFileAsync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 << 20 });
+    return stdout;
+  };
+
+  const pay: number[] = [];
+  const base: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    progress(`cold unifiedorder run ${i + 1}/${COLD_RUNS}`);
+    const orderId = `bench-cold-${i}-${randomBytes(4).toString('hex')}`;
+    await httpJson(`${emu.url}/db/orders/${orderId}`, 'PUT', { _openid: DEMO_OPENID, amount: 1, description: 'bench cold start', status: 'unpaid' });
+    const b = childResult<{ ms: number; found: boolean }>(await run(baseCode));
+    if (!b.found) throw new Error('the baseline child did not read config/payment through the shim');
+    const p = childResult<{ ms: number; res: { ok?: boolean; error?: unknown } }>(await run(payCode(orderId)));
+    if (p.res?.ok !== true) throw new Error(`cold unifiedorder failed: ${JSON.stringify(p.res)}`);
+    pay.push(p.ms);
+    base.push(b.ms);
+    ratios.push(p.ms / b.ms);
+  }
+  row('cold 1st unifiedorder / cold SDK + 1 read', ratio(median(ratios)), '<= 1.5');
+  row('  cold 1st unifiedorder (median)', ms(median(pay)));
+  row('  cold SDK + 1 read (median)', ms(median(base)));
+}
+
+// ---- 4 and 5. notifications through the emulator -------------------------------------------------------
+
+interface V2Section {
+  appid: string;
+  mchid: string;
+  key: string;
+}
+
+async function createOrder(emu: Emulator, orderId: string): Promise<string> {
+  await httpJson(`${emu.url}/db/orders/${orderId}`, 'PUT', { _openid: DEMO_OPENID, amount: 1, description: 'bench order', status: 'unpaid' });
+  const res = await httpJson<{ ok: boolean; data?: { out_trade_no: string }; error?: unknown }>(
+    `${emu.url}/fn/pay`,
+    'POST',
+    { action: 'unifiedorder', order_id: orderId },
+    { 'x-wx-openid': DEMO_OPENID, 'x-wx-appid': DEMO_APPID },
+  );
+  if (!res.ok || !res.data) throw new Error(`unifiedorder for ${orderId} failed: ${JSON.stringify(res.error)}`);
+  return res.data.out_trade_no;
+}
+
+/** A pay notification as the v2 sandbox builds it (payNotifyFields), signed with the merchant key. */
+function notificationXml(v2: V2Section, outTradeNo: string): string {
+  const fields: Record<string, string> = {
+    return_code: 'SUCCESS',
+    appid: v2.appid,
+    mch_id: v2.mchid,
+    nonce_str: randomBytes(8).toString('hex'),
+    result_code: 'SUCCESS',
+    trade_type: 'JSAPI',
+    bank_type: 'OTHERS',
+    total_fee: '1',
+    fee_type: 'CNY',
+    cash_fee: '1',
+    out_trade_no: outTradeNo,
+    transaction_id: `4200${Array.from(randomBytes(24), (b) => String(b % 10)).join('')}`,
+    time_end: formatCstCompact(Date.now()),
+    openid: DEMO_OPENID,
+  };
+  fields.sign = signV2(fields, v2.key, 'MD5');
+  return buildFlatXml(fields);
+}
+
+const postNotify = (emu: Emulator, xml: string) => httpRequest(`${emu.url}/http/notify/v2`, 'POST', xml, { 'content-type': 'text/xml' });
+
+async function v2Section(emu: Emulator): Promise<V2Section> {
+  const config = await emu.store.get<{ v2?: V2Section }>('config', 'payment');
+  if (!config?.v2?.key) throw new Error('config/payment has no v2 section with a key');
+  return config.v2;
+}
+
+async function notifyThroughput(emu: Emulator) {
+  const v2 = await v2Section(emu);
+  progress(`creating ${NOTIFY_COUNT} orders through POST /fn/pay`);
+  const ids = Array.from({ length: NOTIFY_COUNT }, (_, i) => `bench-n-${i}-${randomBytes(3).toString('hex')}`);
+  const outTradeNos = await pool(ids, 10, (id) => createOrder(emu, id));
+  const bodies = outTradeNos.map((no) => notificationXml(v2, no));
+
+  progress(`delivering ${NOTIFY_COUNT} notifications, ${NOTIFY_CONCURRENCY} in flight`);
+  const started = process.hrtime.bigint();
+  const results = await pool(bodies, NOTIFY_CONCURRENCY, async (xml) => {
+    const t0 = process.hrtime.bigint();
+    const r = await postNotify(emu, xml);
+    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: r.status, body: r.body };
+  });
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+  const bad = results.filter((r) => !r.body.includes('SUCCESS'));
+  if (bad.length) throw new Error(`${bad.length} notification replies without SUCCESS, e.g. HTTP ${bad[0].status} ${bad[0].body.slice(0, 300)}`);
+  const notPaid: string[] = [];
+  for (const no of outTradeNos) {
+    const o = await emu.store.get<{ status: string }>('pay_orders', no);
+    if (o?.status !== 'PAID') notPaid.push(`${no}: ${o?.status ?? 'missing'}`);
+  }
+  if (notPaid.length) throw new Error(`${notPaid.length} orders not PAID after their notification, e.g. ${notPaid[0]}`);
+
+  const lat = results.map((r) => r.ms);
+  row(`notify throughput (${NOTIFY_COUNT} distinct, c=${NOTIFY_CONCURRENCY})`, `${(NOTIFY_COUNT / (wallMs / 1000)).toFixed(0)} /s`);
+  row('  notify latency p50', ms(percentile(lat, 50)));
+  row('  notify latency p99', ms(percentile(lat, 99)));
+  row('  notify wall time', ms(wallMs));
+}
+
+async function notifyStorm(emu: Emulator, hooks: Map<string, number>) {
+  const config = await httpJson<Record<string, unknown> & { on_paid?: Record<string, unknown> }>(`${emu.url}/db/config/payment`, 'GET');
+  await httpJson(`${emu.url}/db/config/payment`, 'PUT', { ...config, on_paid: { ...config.on_paid, call_function: 'bench-hook' } });
+  const v2 = await v2Section(emu);
+  const outTradeNo = await createOrder(emu, `bench-storm-${randomBytes(4).toString('hex')}`);
+  const xml = notificationXml(v2, outTradeNo);
+
+  progress(`storm: ${STORM_SIZE} identical notifications at once`);
+  const replies = await Promise.all(Array.from({ length: STORM_SIZE }, () => postNotify(emu, xml)));
+  const errors = replies.filter((r) => r.status >= 500);
+  if (errors.length) throw new Error(`${errors.length} storm notifications failed, e.g. HTTP ${errors[0].status} ${errors[0].body.slice(0, 300)}`);
+  const order = await emu.store.get<{ status: string; hooks?: { on_paid?: { state?: string } } }>('pay_orders', outTradeNo);
+  if (order?.status !== 'PAID') throw new Error(`the storm order is ${order?.status ?? 'missing'}, not PAID`);
+
+  const applied = await emu.store.find('pay_events', { out_trade_no: outTradeNo, outcome: 'applied' });
+  const recorded = await emu.store.find('pay_events', { out_trade_no: outTradeNo });
+  const success = replies.filter((r) => r.body.includes('SUCCESS')).length;
+  const retry = replies.filter((r) => r.body.includes('retry')).length;
+  row(`storm: transitions (${STORM_SIZE} identical)`, String(applied.length), '1');
+  row('storm: on_paid hook runs', String(hooks.get(outTradeNo) ?? 0), '1');
+  row('  storm: events recorded', String(recorded.length));
+  row('  storm: replies SUCCESS / FAIL "retry"', `${success} / ${retry}`);
+  row('  storm: hook state after', order.hooks?.on_paid?.state ?? '?');
+}
+
+// ---- main --------------------------------------------------------------------------------------------
+
+function printTable() {
+  const w1 = Math.max(42, ...rows.map((r) => r.measure.length + 2));
+  const w2 = Math.max(14, ...rows.map((r) => r.figure.length + 2));
+  const lines = [`${'measure'.padEnd(w1)}${'figure'.padEnd(w2)}target`];
+  for (const r of rows) lines.push(`${r.measure.padEnd(w1)}${r.figure.padEnd(w2)}${r.target ?? ''}`.trimEnd());
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main() {
+  const tmp = mkdtempSync(join(tmpdir(), 'wx-pay-bench-'));
+  let emu: Emulator | undefined;
+  try {
+    const names = await bundleSizes();
+    loadRatios(names);
+
+    const hooks = new Map<string, number>();
+    emu = await startEmulator({
+      port: 0,
+      quiet: true,
+      tls: false,
+      dataDir: join(tmp, 'data'),
+      functions: {
+        'bench-hook': async (event: unknown) => {
+          const no = (event as { order?: { out_trade_no?: string } } | null)?.order?.out_trade_no ?? '?';
+          hooks.set(no, (hooks.get(no) ?? 0) + 1);
+          return {};
+        },
+      },
+    });
+    await coldUnifiedOrder(emu, compileShim(tmp));
+    await notifyThroughput(emu);
+    await notifyStorm(emu, hooks);
+  } finally {
+    await emu?.close().catch((err: Error) => progress(`closing the emulator: ${err.message}`));
+    rmSync(tmp, { recursive: true, force: true });
+    printTable();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
