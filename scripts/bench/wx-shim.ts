@@ -191,7 +191,6 @@ const SHIM_ID = '__bench_wx_server_sdk_shim__.js';
 
 /** Requires the real SDK, then makes every later `require('wx-server-sdk')` give the wrapper. */
 export function installShim(opts: ShimOptions): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const real = require(require.resolve('wx-server-sdk', { paths: [opts.root] })) as object;
   const shim = Object.assign(Object.create(real) as object, {
     database: (o?: { throwOnNotFound?: boolean }) => shimDatabase(opts.emulatorUrl, o?.throwOnNotFound !== false),

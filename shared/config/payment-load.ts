@@ -17,10 +17,12 @@ export function normalisePaymentDoc(doc: Record<string, unknown>): Record<string
   const flat = LEGACY_FIELDS.filter((f) => f in out);
   if (flat.length > 0 && typeof sp === 'string' && out[sp] === undefined) {
     const section: Record<string, unknown> = {};
-    for (const f of flat) section[f] = out[f];
+    for (const f of flat) {
+      section[f] = out[f];
+      delete out[f];
+    }
     out[sp] = section;
   }
-  if (flat.length > 0) for (const f of flat) delete out[f];
   return out;
 }
 
@@ -33,6 +35,10 @@ export function validatePaymentDoc(
   if (!r.ok) return r;
   const c = r.value;
   const problems: string[] = [];
+  // Flat fields left beside an existing section would be silently ignored: say so instead.
+  for (const f of LEGACY_FIELDS) {
+    if ((c as Record<string, unknown>)[f] !== undefined) problems.push(`${label}${f} is a legacy flat field and is ignored because the ${c.pay_sp} section exists: move it into ${c.pay_sp} or remove it`);
+  }
   if (c[c.pay_sp] === undefined) {
     problems.push(`${label}${c.pay_sp} is missing: pay_sp is "${c.pay_sp}", so that section (or the flat legacy fields) must hold its merchant settings`);
   }

@@ -31,5 +31,7 @@ export function parseCstCompact(s: string | undefined): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s ?? '');
   if (!m) return undefined;
   const [, y, mo, d, h, mi, se] = m.map(Number);
-  return Date.UTC(y, mo - 1, d, h, mi, se) - 8 * 3600_000;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, se) - 8 * 3600_000;
+  // Date.UTC rolls month 13 or hour 25 over; a real time formats back to the same digits.
+  return formatCstCompact(ms) === s ? ms : undefined;
 }

@@ -1,6 +1,9 @@
-/** Field names whose values are secrets or personal data: replaced before anything is written. */
-const SECRET_FIELD =
-  /(^|_|\b)(key|apikey|api_key|apiv3_key|secret|password|passphrase|private_key|cert|cert_pem|key_pem|p12|pfx|sign|signature|paysign|token|access_token|req_info)$/i;
+/**
+ * Field names whose values are secrets: replaced before anything is written. Names are compared without
+ * case, `_` or `-`, by how they end (`key`, `apiv3_key`, `privateKey`, `cert_pem`, `p12_base64`, `paySign`...).
+ */
+const SECRET_ENDINGS = /(key|secret|password|passphrase|pem|p12|p12base64|pfx|sign|signature|token|reqinfo|authorization|cookie)$/;
+const isSecretField = (name: string) => SECRET_ENDINGS.test(name.toLowerCase().replace(/[_-]/g, ''));
 
 export const REDACTED = '[redacted]';
 
@@ -11,7 +14,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = SECRET_FIELD.test(k) ? REDACTED : redact(v, depth + 1);
+      out[k] = isSecretField(k) ? REDACTED : redact(v, depth + 1);
     }
     return out;
   }
@@ -29,7 +32,8 @@ export type LogLine = { level: 'info' | 'warn' | 'error'; msg: string } & Record
 /** One JSON line per entry, secrets redacted. `write` defaults to the console (what cloud logs collect). */
 export function jsonLogger(write: (line: string) => void = (l) => console.log(l)): Logger {
   const emit = (level: LogLine['level'], msg: string, fields?: Record<string, unknown>) =>
-    write(JSON.stringify({ level, msg, ...(fields ? (redact(fields) as object) : {}) }));
+    // level and msg last: a field cannot disguise the entry
+    write(JSON.stringify({ ...(fields ? (redact(fields) as object) : {}), level, msg }));
   return {
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),

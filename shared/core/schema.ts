@@ -29,7 +29,13 @@ export function describeErrors(schema: TSchema, value: unknown, label = '', max 
     if (seen.has(field)) continue;
     seen.add(field);
     const custom = (e.schema as { errorMessage?: string }).errorMessage;
-    const what = custom ?? (e.message === 'Unexpected property' ? 'is not a known field' : e.message.replace(/^Expected/, 'must be'));
+    const what =
+      custom ??
+      (e.message === 'Unexpected property'
+        ? 'is not a known field'
+        : e.message === 'Expected required property'
+          ? 'is missing'
+          : e.message.replace(/^Expected/, 'must be'));
     const where = field ? `${label}${field}` : label.replace(/\.$/, '') || 'input';
     out.push(`${where} ${what}`);
     if (out.length >= max) break;

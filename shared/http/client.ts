@@ -51,7 +51,6 @@ export const DEFAULT_TIMEOUT_MS = 8000;
  * call, not at cold start: many invocations (bad input, duplicates, reads) never call a provider.
  */
 let loaded: typeof RequestPromise | undefined;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const rp = (): typeof RequestPromise => (loaded ??= require('request-promise') as typeof RequestPromise);
 
 /** Host and path only: query strings can carry ids and signatures, so they are never logged. */

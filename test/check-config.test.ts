@@ -1,0 +1,107 @@
+/** scripts/check-config.ts: validates config documents from files, as the functions would; and its CLI. */
+import { execFileSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import { checkConfigFile } from '../scripts/check-config';
+
+const root = resolve(__dirname, '..');
+const VALID = {
+  pay_sp: 'v2',
+  notify_url: 'https://x.example/notify',
+  order_collection: 'orders',
+  v2: { appid: 'wx0123456789abcdef', mchid: '1900000109', key: 'Abcdefghijklmnopqrstuvwxyz012345' },
+};
+const INVALID = { ...VALID, pay_spp: 'v2', v2: { ...VALID.v2, mchid: 'merchant' } };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'check-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+describe('checkConfigFile', () => {
+  it('a valid payment.json is ok', () => {
+    const f = file('payment.json', VALID);
+    expect(checkConfigFile(f)).toEqual({ ok: true, lines: [`${f}: config/payment is valid (pay_sp v2)`] });
+  });
+
+  it('an invalid one: one line per problem, each naming the file and the field', () => {
+    const f = file('payment.json', INVALID);
+    const r = checkConfigFile(f);
+    expect(r.ok).toBe(false);
+    expect(r.lines.every((l) => l.startsWith(`${f}: `))).toBe(true);
+    const text = r.lines.join('\n');
+    expect(text).toContain('config/payment.pay_spp is not a known field');
+    expect(text).toContain('config/payment.v2.mchid');
+  });
+
+  it('not JSON: says so', () => {
+    const r = checkConfigFile(file('payment.json', '{ pay_sp: v2 '));
+    expect(r.ok).toBe(false);
+    expect(r.lines.join('\n')).toContain('not readable JSON');
+  });
+
+  it('JSON that is not an object: says a config document is an object', () => {
+    for (const content of ['[]', '"payment"', 'null']) {
+      const r = checkConfigFile(file('payment.json', content));
+      expect(r.ok).toBe(false);
+      expect(r.lines.join('\n')).toContain('a config document is a JSON object');
+    }
+  });
+
+  it('an unknown file name without _id: says how to name it', () => {
+    const r = checkConfigFile(file('settings.json', VALID));
+    expect(r.ok).toBe(false);
+    expect(r.lines.join('\n')).toContain('name the file payment.json or payment_<appid>.json, or set _id');
+  });
+
+  it('an unknown file name with _id: the _id tells the document', () => {
+    const r = checkConfigFile(file('settings.json', { ...VALID, _id: 'payment' }));
+    expect(r.ok).toBe(true);
+    expect(r.lines[0]).toContain('config/payment is valid');
+  });
+
+  it('payment_<appid>.json is recognised and its problems carry that id', () => {
+    const good = checkConfigFile(file('payment_wx0123456789abcdef.json', VALID));
+    expect(good.ok).toBe(true);
+    expect(good.lines[0]).toContain('config/payment_wx0123456789abcdef is valid');
+    const bad = checkConfigFile(file('payment_wx0123456789abcdef.json', INVALID));
+    expect(bad.ok).toBe(false);
+    expect(bad.lines.join('\n')).toContain('config/payment_wx0123456789abcdef.pay_spp');
+  });
+});
+
+describe('npm run check-config (the CLI)', () => {
+  const run = (...args: string[]) =>
+    execFileSync(process.execPath, ['scripts/run.js', 'scripts/check-config.ts', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
+
+  it('exits 1 and names the field on stderr for a bad file', () => {
+    const f = file('payment.json', INVALID);
+    let err: { status?: number; stderr?: string } | undefined;
+    try {
+      run(f);
+    } catch (e) {
+      err = e as { status?: number; stderr?: string };
+    }
+    expect(err?.status).toBe(1);
+    expect(err?.stderr).toContain('config/payment.pay_spp is not a known field');
+    expect(err?.stderr).toContain('v2.mchid');
+  });
+
+  it('exits 0 for a good file', () => {
+    const f = file('payment_wx0123456789abcdef.json', VALID);
+    expect(run(f)).toContain('config/payment_wx0123456789abcdef is valid');
+  });
+});
