@@ -265,3 +265,42 @@ describe('cloud environment sharing', () => {
     expect((await emu.db('pay_orders', r.data.out_trade_no)).status).toBe('PAID');
   });
 });
+
+describe('when the provider misbehaves mid-flow', () => {
+  const sandbox = () => emu.sandboxes['wechatpay-v2'];
+
+  it.each(['5xx', 'timeout', 'badsign', 'garbage'] as const)('queryorder under %s: PROVIDER_UNAVAILABLE and the order untouched', async (fault) => {
+    const { no } = await order('o-nora');
+    const before = await emu.db('pay_orders', no);
+    sandbox().setFault(fault);
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-nora' });
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(await emu.db('pay_orders', no)).toEqual(before);
+  });
+
+  it('a refund with no answer stays in flight, and its retry with the same number refunds once', async () => {
+    const { no } = await order('o-oscar', 400);
+    await pay(no);
+    sandbox().setFault('timeout');
+    const first = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100, out_refund_no: 'RF-OSCAR-1' }, TRUSTED);
+    expect(first.error.code).toBe('PROVIDER_UNAVAILABLE');
+    // The outcome is unknown: the order stays locked for this refund rather than being released.
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDING', refunding: { out_refund_no: 'RF-OSCAR-1', amount: 100 } });
+    const other = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 50, out_refund_no: 'RF-OSCAR-2' }, TRUSTED);
+    expect(other.error.code).toBe('CONFLICT');
+    const retry = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(retry.data).toMatchObject({ out_refund_no: 'RF-OSCAR-1', amount: 100, status: 'PROCESSING' });
+    await completeRefund('RF-OSCAR-1');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+  });
+
+  it('a refund the provider refuses releases the order and is recorded as REJECTED', async () => {
+    const { no } = await order('o-paul', 400);
+    await pay(no);
+    emu.sandboxes['wechatpay-v2'].order(DEMO_MCHID, no)!.fields.total_fee = '999'; // the provider now disagrees on the total
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100, out_refund_no: 'RF-PAUL-1' }, TRUSTED);
+    expect(r.error).toMatchObject({ code: 'PROVIDER_REJECTED', provider_code: 'INVALID_REQUEST' });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunding: null, refunded_amount: 0 });
+    expect((await emu.db('pay_refunds', 'RF-PAUL-1')).status).toBe('REJECTED');
+  });
+});
