@@ -40,6 +40,7 @@ export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpT
   } catch (err) {
     // Unexpected faults answer 500 so the provider delivers again; the message carries no internals.
     const e = toAppError(err, 'notify', cloud);
+    cloud.log.error('notification not processed; the provider will deliver it again', { path: event.path, code: e.code, message: e.message });
     return textResponse(500, `${e.code}: ${e.message}`);
   }
 }

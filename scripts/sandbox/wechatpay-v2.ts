@@ -251,8 +251,8 @@ export function wechatPayV2Sandbox(opts: { timeoutMs?: number } = {}): Sandbox &
     if (rf.status === 'PROCESSING') {
       rf.status = status;
       rf.success_time = status === 'SUCCESS' ? cstNow('dash') : undefined;
-      const o = orders.get(key(rf.mchid, rf.out_trade_no))!;
-      if (status !== 'SUCCESS') o.refunded -= rf.refund_fee;
+      // Only a closed refund gives the amount back; CHANGE (abnormal) has left the merchant's account.
+      if (status === 'REFUNDCLOSE') orders.get(key(rf.mchid, rf.out_trade_no))!.refunded -= rf.refund_fee;
     }
     const o = orders.get(key(rf.mchid, rf.out_trade_no))!;
     const m = merchants.get(rf.mchid)!;

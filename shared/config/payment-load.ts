@@ -65,13 +65,16 @@ export interface LoadedPaymentConfig {
  * document per mini-program) before the shared `config/payment`. Each document is cached per warm
  * instance for `ttlMs` and validated whenever it is read from the database.
  */
-export function paymentConfigLoader(ttlMs = 5000) {
+export function paymentConfigLoader(ttlMs = 5000, maxEntries = 100) {
   const cache = new Map<string, { at: number; doc: Record<string, unknown> | null }>();
 
   async function read(store: DocStore, clock: Clock, id: string) {
     const hit = cache.get(id);
     if (hit && clock.now() - hit.at < ttlMs) return hit.doc;
     const doc = await store.get<Record<string, unknown>>(CONFIG_COLLECTION, id);
+    // Ids can come from unverified notifications: the cache stays bounded, oldest entry out first.
+    cache.delete(id);
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
     cache.set(id, { at: clock.now(), doc });
     return doc;
   }

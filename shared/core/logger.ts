@@ -3,7 +3,12 @@
  * case, `_` or `-`, by how they end (`key`, `apiv3_key`, `privateKey`, `cert_pem`, `p12_base64`, `paySign`...).
  */
 const SECRET_ENDINGS = /(key|secret|password|passphrase|pem|p12|p12base64|pfx|sign|signature|token|reqinfo|authorization|cookie)$/;
-const isSecretField = (name: string) => SECRET_ENDINGS.test(name.toLowerCase().replace(/[_-]/g, ''));
+/** Names that end like a secret but hold none. */
+const NOT_SECRET = new Set(['dedupekey', 'signtype']);
+const isSecretField = (name: string) => {
+  const n = name.toLowerCase().replace(/[_-]/g, '');
+  return SECRET_ENDINGS.test(n) && !NOT_SECRET.has(n);
+};
 
 export const REDACTED = '[redacted]';
 

@@ -44,6 +44,20 @@ export class HttpUnavailableError extends Error {
   }
 }
 
+/**
+ * The request never left: our own client certificate or key could not be loaded (a key that does not match
+ * the certificate, a wrong p12 passphrase, a malformed PEM). A config problem, not the provider's.
+ */
+export class TlsCredentialError extends Error {
+  constructor(readonly detail: string) {
+    super(`the client certificate could not be used (${detail})`);
+    this.name = 'TlsCredentialError';
+  }
+}
+
+/** OpenSSL's words for a local credential it cannot load (its messages carry no key material). */
+const LOCAL_TLS_FAILURE = /PKCS12|PFX|mac verify failure|bad decrypt|PEM routines|key values mismatch/i;
+
 export const DEFAULT_TIMEOUT_MS = 8000;
 
 /**
@@ -99,10 +113,15 @@ export function createHttpClient(log: Logger, defaults: { timeoutMs?: number } =
         }
         return { status: res.statusCode as number, headers, body: typeof res.body === 'string' ? res.body : '' };
       } catch (err) {
-        const e = err as { cause?: { code?: string }; error?: { code?: string } };
+        const e = err as { cause?: { code?: string; message?: string }; error?: { code?: string; message?: string } };
         const code = e.cause?.code ?? e.error?.code ?? '';
+        const detail = String(e.cause?.message ?? e.error?.message ?? '').slice(0, 200);
+        if (req.tls && (code.startsWith('ERR_OSSL') || LOCAL_TLS_FAILURE.test(detail))) {
+          log.warn('http client certificate unusable', { method: req.method, target, code, detail });
+          throw new TlsCredentialError(code || detail);
+        }
         const reason = code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' ? 'timeout' : 'network';
-        log.warn('http unavailable', { method: req.method, target, reason, code, ms: Date.now() - started });
+        log.warn('http unavailable', { method: req.method, target, reason, code, detail, ms: Date.now() - started });
         throw new HttpUnavailableError(reason, target);
       }
     },

@@ -76,8 +76,31 @@ const REFUND_FINAL_STATE: Partial<Record<RefundReport['state'], RefundStatus>> =
 };
 
 /**
- * Applies a final refund result: the refund record moves once by compare-and-set, then the order leaves
- * REFUNDING (also when an earlier run stopped between the two steps). Amount and order must match the record.
+ * Final refund states whose money has left the merchant. ABNORMAL (WeChat's CHANGE: the payer's card
+ * refused the money, the merchant must re-route it by hand) counts too, so it can never be refunded again.
+ */
+const COUNTS_AS_REFUNDED: readonly RefundStatus[] = ['SUCCESS', 'ABNORMAL'];
+
+/**
+ * Moves the order out of REFUNDING once its refund in flight is final: refunded_amount grows by what the
+ * refund took. Idempotent (compare-and-set on the refund in flight), so it also completes a run that stopped
+ * between the refund record's move and this one.
+ */
+export async function settleRefundedOrder(cloud: Cloud, refund: PayRefund): Promise<boolean> {
+  const order = await getOrder(cloud.store, refund.out_trade_no);
+  if (!order || order.status !== 'REFUNDING' || order.refunding?.out_refund_no !== refund._id || !FINAL_REFUND.includes(refund.status)) {
+    return false;
+  }
+  const refunded = order.refunded_amount + (COUNTS_AS_REFUNDED.includes(refund.status) ? refund.amount : 0);
+  const to = refunded === 0 ? 'PAID' : refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+  return transition(cloud.store, order, 'REFUNDING', to, { refunded_amount: refunded, refunding: null }, cloud.clock.now(), {
+    'refunding.out_refund_no': refund._id,
+  });
+}
+
+/**
+ * Applies a refund result (a verified notification or a query): a final state moves the refund record once
+ * by compare-and-set, then the order leaves REFUNDING. A success must name the record's amount and order.
  */
 export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report: RefundReport): Promise<Applied> {
   const now = cloud.clock.now();
@@ -91,7 +114,7 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
     }
     return { outcome: 'ignored', reason: `refund state ${report.state}`, settled: true };
   }
-  if (final === 'SUCCESS' && report.amount !== undefined && report.amount !== refund.amount) {
+  if (final !== 'CLOSED' && report.amount !== refund.amount) {
     return { outcome: 'rejected', reason: `refund amount ${report.amount} differs from the request's ${refund.amount}`, settled: false };
   }
   const order = await getOrder(cloud.store, refund.out_trade_no);
@@ -108,17 +131,14 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
       finished_at: report.finished_at ?? now,
       updated_at: now,
     }));
-  const settledRefund = (await getRefund(cloud.store, refund._id)) ?? refund;
-  if (!FINAL_REFUND.includes(settledRefund.status)) return { outcome: 'ignored', settled: false };
-
-  let wonOrder = false;
-  if (order.status === 'REFUNDING' && order.refunding?.out_refund_no === refund._id) {
-    const succeeded = settledRefund.status === 'SUCCESS';
-    const refunded = order.refunded_amount + (succeeded ? refund.amount : 0);
-    const to = refunded === 0 ? 'PAID' : refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
-    wonOrder = await transition(cloud.store, order, 'REFUNDING', to, { refunded_amount: refunded, refunding: null }, now, {
-      'refunding.out_refund_no': refund._id,
+  if (wonRefund && final === 'ABNORMAL') {
+    cloud.log.error('refund ABNORMAL: the payer could not receive it; re-route it by hand on the merchant platform', {
+      out_refund_no: refund._id,
+      out_trade_no: refund.out_trade_no,
     });
   }
+  const settledRefund = (await getRefund(cloud.store, refund._id)) ?? refund;
+  if (!FINAL_REFUND.includes(settledRefund.status)) return { outcome: 'ignored', settled: false };
+  const wonOrder = await settleRefundedOrder(cloud, settledRefund);
   return { outcome: wonRefund || wonOrder ? 'applied' : 'duplicate', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
 }

@@ -5,10 +5,11 @@ import { formatCstCompact } from '../core/clock';
 import { nonce } from '../crypto/nonce';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import type { Cloud } from '../runtime/port';
-import { getOrder, insertOrder, ORDERS, transition, type PayOrder } from '../store/orders';
+import { getOrder, insertOrder, ORDERS, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
 import { paymentConfigs, providerContext } from './context';
 import { orderView } from './view';
+import { closeAtProvider } from './query';
 
 /** Out-trade-no as WeChat Pay v2 accepts it: 6–32 of letters, digits, `_ - | *`. */
 export const OUT_TRADE_NO = /^[0-9A-Za-z_\-|*]{6,32}$/;
@@ -88,6 +89,23 @@ async function attemptFor(cloud: Cloud, business: { collection: string; id: stri
 }
 
 /**
+ * The attempt to pay a business order with: the current one while it still fits, else the current one is
+ * closed (expired, or the business amount changed) and the next attempt starts.
+ */
+async function currentAttempt(cloud: Cloud, terms: Terms): Promise<string> {
+  for (let i = 0; i < 3; i++) {
+    const no = await attemptFor(cloud, terms.business!);
+    const current = await getOrder(cloud.store, no);
+    const stale = current?.status === 'CREATED' && (current.expires_at <= cloud.clock.now() || current.amount !== terms.amount);
+    if (!stale) return no;
+    const why = current.amount !== terms.amount ? ` (its business order now asks ${terms.amount}, not ${current.amount})` : ' (expired)';
+    const after = await closeAtProvider(cloud, await paymentConfigs.byId(cloud.store, cloud.clock, current.config_id), current, why);
+    if (after.status !== 'CLOSED') throw conflict(`business order ${terms.business!.id} is already paid (order ${no})`);
+  }
+  throw conflict('the order is being replaced by another call; try again');
+}
+
+/**
  * `unifiedorder`: writes the order, then asks the provider for a prepay id and returns the `wx.requestPayment`
  * fields. The payer is the caller (getWXContext); the amount comes from the business order unless the config
  * says 'client'. Retrying with the same order reuses its out_trade_no and, while valid, its prepay id.
@@ -113,7 +131,7 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     }
     if (!input.order_id) throw invalidInput('order_id is required: the id of the business order to pay');
     terms = await termsFromBusinessOrder(cloud, loaded, input.order_id, payer, max);
-    outTradeNo = await attemptFor(cloud, terms.business!);
+    outTradeNo = await currentAttempt(cloud, terms);
   } else {
     if (input.order_id !== undefined) throw invalidInput('order_id is used only with amount_source "order"; send amount instead');
     terms = { amount: assertAmount('amount', input.amount, max), description: input.description || c.description };
@@ -149,7 +167,7 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
       throw conflict(`out_trade_no ${outTradeNo} is already used by another order`);
     }
     if (order.status !== 'CREATED') throw conflict(`order ${outTradeNo} is ${order.status}; it cannot be paid again`);
-    if (order.expires_at <= now) throw conflict(`order ${outTradeNo} has expired; close it and create a new one`);
+    if (order.expires_at <= now) throw conflict(`order ${outTradeNo} has expired; close it and pay with a new out_trade_no`);
   }
   // The order pins its provider and merchant at creation; a retry uses those, not today's pay_sp.
   const pinnedConfig = order === fresh ? loaded : await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
@@ -160,6 +178,7 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     if (payment) return { ...orderView(order), payment };
   }
 
+  // A refusal leaves the order CREATED: the same number is sent again once the cause (often the config) is fixed.
   const res = await pinned.provider.create(pinned.ctx, {
     out_trade_no: order.out_trade_no,
     amount: order.amount,
@@ -169,12 +188,6 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     client_ip: caller.clientIp || '127.0.0.1',
     created_at: order.created_at,
     expires_at: order.expires_at,
-  }).catch(async (err: unknown) => {
-    // A definite refusal means the provider holds no such order: retire the number so a retry starts afresh.
-    if (err instanceof AppError && err.code === 'PROVIDER_REJECTED') {
-      await transition(cloud.store, order, 'CREATED', 'FAILED', { failure: `${err.providerCode}: ${err.message}` }, cloud.clock.now());
-    }
-    throw err;
   });
 
   if (res.kind === 'pay') {

@@ -22,7 +22,13 @@ async function runOnPaid(cloud: Cloud, config: PaymentConfig, order: PayOrder): 
     const { _id, hooks, ...summary } = order;
     void _id;
     void hooks;
-    await cloud.callFunction(call_function, { action: 'paid', order: summary });
+    const result = (await cloud.callFunction(call_function, { action: 'paid', order: summary })) as
+      | { ok?: unknown; errcode?: unknown; error?: { message?: unknown } }
+      | undefined;
+    // A function that reports its own failure (this project's envelope, or WeChat's errcode style) has not done the work.
+    if (result && (result.ok === false || (typeof result.errcode === 'number' && result.errcode !== 0))) {
+      throw new Error(`${call_function} answered ${JSON.stringify(result).slice(0, 200)}`);
+    }
   }
 }
 

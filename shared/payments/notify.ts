@@ -1,63 +1,81 @@
 import { paymentConfigs } from './context';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
 import { isProviderId, providerFor } from '../providers/registry';
-import { NotificationRejected, type NotifyEvent, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
+import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
+import { AppError, configInvalid } from '../core/errors';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import type { ProviderId } from '../config/payment';
 import type { Cloud } from '../runtime/port';
 import { recordEvent } from '../store/events';
-import { getOrder } from '../store/orders';
-import { getRefund } from '../store/refunds';
+import { getOrder, type PayOrder } from '../store/orders';
+import { getRefund, type PayRefund } from '../store/refunds';
 
 /**
- * The configs that may verify a notification: the per-appid documents its (unverified) appids point at,
- * then the shared one; only those whose section names the notification's merchant.
+ * The configs that may verify a notification: the one its (unverified) order was created under, the
+ * per-appid documents its appids point at, then the shared one; only those whose section names its
+ * merchant. Invalid documents are reported, not skipped in silence.
  */
-async function candidates(cloud: Cloud, providerId: ProviderId, appids: string[], mchid?: string): Promise<LoadedPaymentConfig[]> {
-  const ids = [...new Set([...appids.map((a) => `payment_${a}`), 'payment'])].filter((id) => /^[A-Za-z0-9_-]{1,80}$/.test(id));
-  const out: LoadedPaymentConfig[] = [];
-  for (const id of ids) {
+async function candidates(cloud: Cloud, providerId: ProviderId, hint: NotifyHint) {
+  const hinted = hint.out_trade_no ? await getOrder(cloud.store, hint.out_trade_no) : null;
+  const ids = [...new Set([...(hinted ? [hinted.config_id] : []), ...hint.appids.map((a) => `payment_${a}`), 'payment'])];
+  const configs: LoadedPaymentConfig[] = [];
+  const problems: string[] = [];
+  for (const id of ids.filter((i) => /^payment(_[A-Za-z0-9_-]{1,64})?$/.test(i))) {
     try {
       const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, id);
       const section = loaded.config[providerId] as { mchid?: string } | undefined;
-      if (section && (!mchid || section.mchid === mchid)) out.push(loaded);
-    } catch {
-      // a missing or invalid document cannot verify anything; the others may
+      if (section && (!hint.mchid || section.mchid === hint.mchid)) configs.push(loaded);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'CONFIG_INVALID') problems.push(err.message);
+      else if (!(err instanceof AppError && err.code === 'CONFIG_MISSING')) throw err;
     }
   }
-  return out;
+  return { configs, problems };
 }
 
-function verifyWithAny(cloud: Cloud, provider: PaymentProvider<unknown>, providerId: ProviderId, configs: LoadedPaymentConfig[], req: NotifyRequest) {
+function verifyWith(cloud: Cloud, provider: PaymentProvider<unknown>, providerId: ProviderId, loaded: LoadedPaymentConfig, req: NotifyRequest): NotifyEvent {
+  return provider.notify.verify(loaded.config[providerId], req, cloud.clock);
+}
+
+/** The order a verified event is about (through its refund record for refunds). */
+async function orderOf(cloud: Cloud, event: NotifyEvent): Promise<PayOrder | null> {
+  if (event.kind === 'payment') return getOrder(cloud.store, event.report.out_trade_no);
+  const refund = await getRefund(cloud.store, event.report.out_refund_no);
+  return refund ? getOrder(cloud.store, refund.out_trade_no) : null;
+}
+
+/**
+ * Verifies with the first candidate config that holds the merchant, then insists on the config the order
+ * was created under: a notification counts only if that config verifies it too.
+ */
+async function verify(cloud: Cloud, provider: PaymentProvider<unknown>, providerId: ProviderId, req: NotifyRequest) {
+  const { configs, problems } = await candidates(cloud, providerId, provider.notify.peek(req));
   let last = 'no config holds this merchant';
   for (const loaded of configs) {
+    let event: NotifyEvent;
     try {
-      return { event: provider.notify.verify(loaded.config[providerId], req, cloud.clock), loaded };
+      event = verifyWith(cloud, provider, providerId, loaded, req);
     } catch (err) {
       if (!(err instanceof NotificationRejected)) throw err;
       last = err.message;
+      continue;
     }
+    const order = await orderOf(cloud, event);
+    if (!order || order.config_id === loaded.id) return { event, loaded, order };
+    const own = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
+    return { event: verifyWith(cloud, provider, providerId, own, req), loaded: own, order };
   }
+  // A genuine notification may be failing only because an operator broke a config: answer 500 so it comes again.
+  if (problems.length) throw configInvalid(problems.join('; '));
   throw new NotificationRejected(last);
 }
 
-/** Applies a verified event to the order it names; the order must have been created under the verifying config. */
-async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentConfig, event: NotifyEvent): Promise<Applied & { out_trade_no?: string }> {
-  if (event.kind === 'payment') {
-    const order = await getOrder(cloud.store, event.report.out_trade_no);
-    if (!order) return { outcome: 'rejected', reason: 'unknown order', settled: false };
-    if (order.provider !== providerId || order.config_id !== loaded.id) {
-      return { outcome: 'rejected', reason: `the order belongs to provider ${order.provider} under config/${order.config_id}`, settled: false };
-    }
-    return applyPaymentReport(cloud, loaded.config, order, event.report);
-  }
-  const refund = await getRefund(cloud.store, event.report.out_refund_no);
-  if (!refund) return { outcome: 'rejected', reason: 'unknown refund', settled: false };
-  const order = await getOrder(cloud.store, refund.out_trade_no);
-  if (!order || order.provider !== providerId || order.config_id !== loaded.id) {
-    return { outcome: 'rejected', reason: 'the refund belongs to another provider or config', settled: false };
-  }
-  return applyRefundReport(cloud, refund, event.report);
+/** Applies a verified event to the order it names, which must belong to this provider. */
+async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentConfig, event: NotifyEvent, order: PayOrder | null): Promise<Applied> {
+  if (!order) return { outcome: 'rejected', reason: event.kind === 'payment' ? 'unknown order' : 'unknown refund', settled: false };
+  if (order.provider !== providerId) return { outcome: 'rejected', reason: `the order belongs to provider ${order.provider}`, settled: false };
+  if (event.kind === 'payment') return applyPaymentReport(cloud, loaded.config, order, event.report);
+  return applyRefundReport(cloud, (await getRefund(cloud.store, event.report.out_refund_no)) as PayRefund, event.report);
 }
 
 /**
@@ -71,9 +89,8 @@ export async function handleNotification(cloud: Cloud, providerId: ProviderId, r
   const record = (e: Parameters<typeof recordEvent>[1]) =>
     recordEvent(cloud.store, e).catch((err) => cloud.log.error('could not record notification', { error: String(err) }));
   try {
-    const hint = provider.notify.peek(req);
-    const { event, loaded } = verifyWithAny(cloud, provider, providerId, await candidates(cloud, providerId, hint.appids, hint.mchid), req);
-    const result = await apply(cloud, providerId, loaded, event);
+    const { event, loaded, order } = await verify(cloud, provider, providerId, req);
+    const result = await apply(cloud, providerId, loaded, event, order);
     await record({
       provider: providerId,
       kind: event.kind,

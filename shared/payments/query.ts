@@ -1,6 +1,7 @@
 import { conflict, notFound } from '../core/errors';
 import type { Caller } from '../core/handler';
 import type { Cloud } from '../runtime/port';
+import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, transition, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
 import { paymentConfigs, providerContext } from './context';
@@ -38,21 +39,28 @@ export async function queryPayment(cloud: Cloud, caller: Caller, outTradeNo: str
   return orderView(order);
 }
 
+/**
+ * Closes an unpaid order at its provider, then here; returns the order as it then stands. If it was paid
+ * meanwhile, it is applied as paid instead. CONFLICT within the provider's first five minutes.
+ */
+export async function closeAtProvider(cloud: Cloud, loaded: LoadedPaymentConfig, order: PayOrder, why = ''): Promise<PayOrder> {
+  const now = cloud.clock.now();
+  if (now - order.created_at < CLOSE_AFTER_MS) {
+    throw conflict(`order ${order.out_trade_no}${why} can be closed from ${new Date(order.created_at + CLOSE_AFTER_MS).toISOString()} (five minutes after creation)`);
+  }
+  const { provider, ctx } = providerContext(cloud, loaded, order.provider);
+  if ((await provider.close(ctx, order.out_trade_no)) === 'PAID') {
+    const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no));
+    return applied.order ?? order;
+  }
+  await transition(cloud.store, order, 'CREATED', 'CLOSED', { closed_at: now }, now);
+  return (await getOrder(cloud.store, order._id)) ?? order;
+}
+
 /** `closeorder`: closes an unpaid order at the provider, then here. If it was paid meanwhile, it is applied as paid. */
 export async function closePayment(cloud: Cloud, caller: Caller, outTradeNo: string) {
   const { order, loaded } = await ownOrder(cloud, caller, outTradeNo);
   if (order.status === 'CLOSED') return orderView(order);
   if (order.status !== 'CREATED') throw conflict(`order ${outTradeNo} is ${order.status}; only an unpaid order can be closed`);
-  const now = cloud.clock.now();
-  if (now - order.created_at < CLOSE_AFTER_MS) {
-    throw conflict(`order ${outTradeNo} can be closed from ${new Date(order.created_at + CLOSE_AFTER_MS).toISOString()} (five minutes after creation)`);
-  }
-  const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-  const result = await provider.close(ctx, order.out_trade_no);
-  if (result === 'PAID') {
-    const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no));
-    return orderView(applied.order ?? order);
-  }
-  await transition(cloud.store, order, 'CREATED', 'CLOSED', { closed_at: now }, now);
-  return orderView(((await getOrder(cloud.store, outTradeNo)) ?? order) as PayOrder);
+  return orderView(await closeAtProvider(cloud, loaded, order));
 }

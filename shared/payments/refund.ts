@@ -4,7 +4,7 @@ import { assertAmount } from '../core/money';
 import type { Cloud } from '../runtime/port';
 import { getOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
-import { applyRefundReport } from './apply';
+import { applyRefundReport, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
 import { ownOrder } from './query';
 import { isPrivileged, refundView } from './view';
@@ -18,17 +18,21 @@ export interface RefundRequest {
   reason?: string;
 }
 
-/** Puts the order back where it was before a refund the provider refused. */
-async function rollBack(cloud: Cloud, order: PayOrder, refund: PayRefund, error: AppError) {
+/** A REQUESTED refund the provider never took stays unresolved this long before a query may release it. */
+export const RELEASE_UNSEEN_REFUND_AFTER_MS = 60_000;
+
+/**
+ * Ends a refund the provider certainly does not hold (it refused the first send, or says it has no such
+ * refund) and puts the order back. Only the caller that moves the record to REJECTED releases the order.
+ */
+async function release(cloud: Cloud, refund: PayRefund, reason: string) {
   const now = cloud.clock.now();
-  await cloud.store.update(REFUNDS, refund._id, { status: 'REQUESTED' }, {
+  const won = await cloud.store.update(REFUNDS, refund._id, { status: 'REQUESTED' }, {
     status: 'REJECTED',
-    provider_error: `${error.providerCode ?? error.code}: ${error.message}`.slice(0, 300),
+    provider_error: reason.slice(0, 300),
     updated_at: now,
   });
-  await transition(cloud.store, order, 'REFUNDING', order.refunded_amount > 0 ? 'PARTIALLY_REFUNDED' : 'PAID', { refunding: null }, now, {
-    'refunding.out_refund_no': refund._id,
-  });
+  if (won) await settleRefundedOrder(cloud, { ...refund, status: 'REJECTED' });
 }
 
 /** Starts a new refund: the record is written and the order locked in REFUNDING before the provider is asked. */
@@ -80,6 +84,8 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
 
   let refund: PayRefund;
+  let firstSend = false;
+  const existing = req.out_refund_no ? await getRefund(cloud.store, req.out_refund_no) : null;
   if (order.status === 'REFUNDING' && order.refunding) {
     const inflight = order.refunding.out_refund_no;
     if (req.out_refund_no && req.out_refund_no !== inflight) {
@@ -89,19 +95,25 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
     if (req.amount !== undefined && req.amount !== refund.amount) {
       throw conflict(`refund ${inflight} is for ${refund.amount}; a retry must ask for the same amount`);
     }
-  } else if (req.out_refund_no && (await getRefund(cloud.store, req.out_refund_no))) {
-    const existing = (await getRefund(cloud.store, req.out_refund_no)) as PayRefund;
+    if (FINAL_REFUND.includes(refund.status)) {
+      // Already ended (an earlier run stopped before releasing the order): finish that, never send it again.
+      await settleRefundedOrder(cloud, refund);
+      return refundView(refund);
+    }
+  } else if (existing) {
     if (existing.out_trade_no !== order.out_trade_no || (req.amount !== undefined && req.amount !== existing.amount)) {
       throw conflict(`out_refund_no ${req.out_refund_no} is already used for another refund`);
     }
     return refundView(existing);
   } else if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') {
     refund = await startRefund(cloud, caller, order, req);
+    firstSend = true;
   } else {
     throw conflict(`order ${order.out_trade_no} is ${order.status}; only a paid order can be refunded`);
   }
 
-  const locked = (await getOrder(cloud.store, order._id)) as PayOrder;
+  // When it was last sent: queryrefund may end a refund the provider never got only well after this.
+  await cloud.store.update(REFUNDS, refund._id, {}, { last_sent_at: cloud.clock.now() });
   try {
     const report = await provider.refund(ctx, {
       out_trade_no: order.out_trade_no,
@@ -114,8 +126,11 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
     });
     await applyRefundReport(cloud, refund, report);
   } catch (err) {
-    // A definite refusal ends this refund; with no answer the outcome is unknown, so it stays in flight.
-    if (err instanceof AppError && err.code !== 'PROVIDER_UNAVAILABLE') await rollBack(cloud, locked, refund, err);
+    // A refusal of the first send ends the refund: the provider never took it. After a send with no answer
+    // the provider may hold it, so a later refusal (or no answer) leaves it in flight for queryrefund.
+    if (firstSend && err instanceof AppError && err.code !== 'PROVIDER_UNAVAILABLE') {
+      await release(cloud, refund, `${err.providerCode ?? err.code}: ${err.message}`);
+    }
     throw err;
   }
   return refundView((await getRefund(cloud.store, refund._id)) as PayRefund);
@@ -126,10 +141,20 @@ export async function queryRefund(cloud: Cloud, caller: Caller, outRefundNo: str
   const refund = await getRefund(cloud.store, outRefundNo);
   if (!refund) throw notFound(`no refund ${outRefundNo}`);
   const { order, loaded } = await ownOrder(cloud, caller, refund.out_trade_no);
-  if (FINAL_REFUND.includes(refund.status)) return refundView(refund);
+  if (FINAL_REFUND.includes(refund.status)) {
+    await settleRefundedOrder(cloud, refund);
+    return refundView(refund);
+  }
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
   const report = await provider.queryRefund(ctx, outRefundNo);
-  const applied = await applyRefundReport(cloud, refund, report);
-  if (applied.outcome === 'rejected') cloud.log.error('refund query does not match the record', { out_refund_no: outRefundNo, reason: applied.reason });
+  if (report.state === 'NOT_FOUND') {
+    // Sent with no answer, and the provider never got it: safe to end, once no send can still be on its way.
+    if (refund.status === 'REQUESTED' && cloud.clock.now() - (refund.last_sent_at ?? refund.created_at) > RELEASE_UNSEEN_REFUND_AFTER_MS) {
+      await release(cloud, refund, 'the provider has no such refund');
+    }
+  } else {
+    const applied = await applyRefundReport(cloud, refund, report);
+    if (applied.outcome === 'rejected') cloud.log.error('refund query does not match the record', { out_refund_no: outRefundNo, reason: applied.reason });
+  }
   return refundView((await getRefund(cloud.store, outRefundNo)) ?? refund);
 }

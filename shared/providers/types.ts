@@ -96,6 +96,8 @@ export interface NotifyReply {
 export interface NotifyHint {
   appids: string[];
   mchid?: string;
+  /** When the notification names its order in clear (a pay notification). */
+  out_trade_no?: string;
 }
 
 /** A verified notification. `fields` is what gets recorded (redacted) in the event log. */

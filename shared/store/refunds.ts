@@ -20,6 +20,7 @@ export interface PayRefund {
   requested_by: string;
   created_at: number;
   updated_at: number;
+  last_sent_at?: number;
   finished_at?: number;
 }
 

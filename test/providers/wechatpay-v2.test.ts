@@ -11,6 +11,7 @@ import { wechatPayV2 } from '../../shared/providers/wechatpay-v2';
 import type { V2Merchant } from '../../shared/providers/wechatpay-v2/wire';
 import type { ProviderCtx, CreatePaymentInput } from '../../shared/providers/types';
 import { randomKey } from '../../scripts/emulator/seed';
+import { tradeStateReport } from '../../shared/providers/wechatpay-v2/transform';
 import { testEmulator, type TestEmulator } from '../support/emu';
 
 let emu: TestEmulator;
@@ -229,5 +230,13 @@ describe('when the provider misbehaves', () => {
   it('unreadable XML → PROVIDER_UNAVAILABLE', async () => {
     sandbox().setFault('garbage');
     expect((await rejection(v2.query(ctx(merchant()), 'T0000002'))).code).toBe('PROVIDER_UNAVAILABLE');
+  });
+});
+
+describe('pure transforms', () => {
+  it('an unknown trade_state is not settled (PENDING), never an error or a payment', () => {
+    expect(tradeStateReport({ trade_state: 'ACCEPT', out_trade_no: 'T1', total_fee: '1' }).state).toBe('PENDING');
+    expect(tradeStateReport({ trade_state: 'REFUND', out_trade_no: 'T1', total_fee: '1', time_end: '20261122120000' })).toMatchObject({ state: 'PAID', amount: 1 });
+    expect(tradeStateReport({ trade_state: 'REVOKED', out_trade_no: 'T1' }).state).toBe('CLOSED');
   });
 });

@@ -217,7 +217,7 @@ describe('logger', () => {
   });
 
   it('redact keeps other fields, including ones that merely contain a secret word', () => {
-    const keep = { mchid: '1900000109', out_trade_no: 'T1', sign_type: 'MD5', keyword: 'k', tls_ca: 'public CA', total_fee: 1, ok: true, none: null };
+    const keep = { mchid: '1900000109', out_trade_no: 'T1', sign_type: 'MD5', keyword: 'k', tls_ca: 'public CA', dedupe_key: 'v2:payment:T1', total_fee: 1, ok: true, none: null };
     expect(redact(keep)).toEqual(keep);
   });
 

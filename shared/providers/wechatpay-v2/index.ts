@@ -1,7 +1,7 @@
-import { configMissing, providerRejected, providerUnavailable } from '../../core/errors';
+import { configInvalid, configMissing, providerRejected, providerUnavailable } from '../../core/errors';
 import { nonce } from '../../crypto/nonce';
 import { buildFlatXml, parseFlatXml } from '../../crypto/xml';
-import type { TlsOptions } from '../../http/client';
+import { TlsCredentialError, type TlsOptions } from '../../http/client';
 import type { PaymentProvider, ProviderCtx, RefundReport } from '../types';
 import * as notify from './notify';
 import { signV2, verifyV2 } from './sign';
@@ -24,19 +24,26 @@ function refundTls(m: V2Merchant, section: string): TlsOptions {
  * One signed call: XML out, XML back, the answer's sign verified before anything in it is believed.
  * Returns the fields when `result_code` is SUCCESS or its `err_code` is one the caller handles.
  */
-async function call(ctx: Ctx, api: V2Api, fields: V2Fields, handled: readonly string[] = [], tls?: TlsOptions): Promise<V2Fields> {
+async function call(ctx: Ctx, section: string, api: V2Api, fields: V2Fields, handled: readonly string[] = [], tls?: TlsOptions): Promise<V2Fields> {
   const m = ctx.config;
   const req: V2Fields = { ...fields, nonce_str: nonce(32) };
   if (m.sign_type === 'HMAC-SHA256') req.sign_type = 'HMAC-SHA256';
   req.sign = signV2(req, m.key, m.sign_type);
 
-  const res = await ctx.http.request({
-    method: 'POST',
-    url: `${m.api_base ?? V2_DEFAULT_BASE}${V2_PATHS[api]}`,
-    headers: { 'content-type': 'text/xml; charset=utf-8' },
-    body: buildFlatXml(req),
-    tls: tls ?? (m.tls_ca ? { ca: m.tls_ca } : undefined),
-  });
+  const res = await ctx.http
+    .request({
+      method: 'POST',
+      url: `${m.api_base ?? V2_DEFAULT_BASE}${V2_PATHS[api]}`,
+      headers: { 'content-type': 'text/xml; charset=utf-8' },
+      body: buildFlatXml(req),
+      tls: tls ?? (m.tls_ca ? { ca: m.tls_ca } : undefined),
+    })
+    .catch((err: unknown) => {
+      if (err instanceof TlsCredentialError) {
+        throw configInvalid(`${err.message}: check that config/payment.${section}.cert_pem and key_pem belong together, or p12_base64 and p12_passphrase`);
+      }
+      throw err;
+    });
   if (res.status !== 200) throw providerUnavailable(`WeChat Pay ${api} answered HTTP ${res.status}; try again`);
   let f: V2Fields;
   try {
@@ -68,7 +75,7 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
 
     async create(ctx, input) {
       const fields = t.unifiedOrderFields(ctx.config, input, ctx.notifyUrl);
-      const f = await call(ctx, 'unifiedorder', fields, ['ORDERPAID', 'ORDERCLOSED']);
+      const f = await call(ctx, id, 'unifiedorder', fields, ['ORDERPAID', 'ORDERCLOSED']);
       if (f.err_code === 'ORDERPAID') return { kind: 'already_paid' };
       if (f.err_code === 'ORDERCLOSED') return { kind: 'already_closed' };
       if (!f.prepay_id) throw providerUnavailable('WeChat Pay unifiedorder answered without prepay_id; try again');
@@ -84,15 +91,17 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
     repay: (ctx, prepayId) => t.requestPayment(ctx.config, prepayId, nonce(32), ctx.clock.now()),
 
     async query(ctx, outTradeNo) {
-      const f = await call(ctx, 'orderquery', { ...t.merchantFields(ctx.config), out_trade_no: outTradeNo }, ['ORDERNOTEXIST']);
+      const f = await call(ctx, id, 'orderquery', { ...t.merchantFields(ctx.config), out_trade_no: outTradeNo }, ['ORDERNOTEXIST']);
       if (f.err_code === 'ORDERNOTEXIST') return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
       return t.tradeStateReport(f);
     },
 
     async close(ctx, outTradeNo) {
-      const f = await call(ctx, 'closeorder', { ...t.merchantFields(ctx.config), out_trade_no: outTradeNo }, [
+      // ORDERNOTEXIST: the order never reached WeChat, so nothing can be paid under it: as good as closed.
+      const f = await call(ctx, id, 'closeorder', { ...t.merchantFields(ctx.config), out_trade_no: outTradeNo }, [
         'ORDERPAID',
         'ORDERCLOSED',
+        'ORDERNOTEXIST',
       ]);
       return f.err_code === 'ORDERPAID' ? 'PAID' : 'CLOSED';
     },
@@ -110,18 +119,18 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
       };
       if (input.transaction_id) fields.transaction_id = input.transaction_id;
       if (input.reason) fields.refund_desc = input.reason.slice(0, 80);
-      const f = await call(ctx, 'refund', fields, [], tls);
+      const f = await call(ctx, id, 'refund', fields, [], tls);
       return {
         out_refund_no: input.out_refund_no,
         out_trade_no: input.out_trade_no,
         state: 'PROCESSING', // accepted only: the notification or refundquery is final
         refund_id: f.refund_id,
-        amount: Number(f.refund_fee),
+        amount: t.toInt(f.refund_fee),
       };
     },
 
     async queryRefund(ctx, outRefundNo) {
-      const f = await call(ctx, 'refundquery', { ...t.merchantFields(ctx.config), out_refund_no: outRefundNo }, [
+      const f = await call(ctx, id, 'refundquery', { ...t.merchantFields(ctx.config), out_refund_no: outRefundNo }, [
         'REFUNDNOTEXIST',
       ]);
       if (f.err_code === 'REFUNDNOTEXIST') return { out_refund_no: outRefundNo, state: 'NOT_FOUND' };

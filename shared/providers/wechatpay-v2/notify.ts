@@ -21,7 +21,7 @@ function parseBody(req: NotifyRequest): V2Fields {
 
 export function peek(req: NotifyRequest): NotifyHint {
   const f = parseBody(req);
-  return { appids: [f.sub_appid, f.appid].filter((a): a is string => !!a), mchid: f.mch_id };
+  return { appids: [f.sub_appid, f.appid].filter((a): a is string => !!a), mchid: f.mch_id, out_trade_no: f.out_trade_no || undefined };
 }
 
 /** `req_info`: base64, AES-256-ECB keyed by the 32 ASCII bytes of lower-case md5(key). */

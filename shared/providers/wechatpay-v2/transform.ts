@@ -70,7 +70,8 @@ const TRADE_STATE: Record<V2TradeState, PaymentReport['state']> = {
   PAYERROR: 'FAILED',
 };
 
-function toInt(s: string | undefined): number | undefined {
+/** A whole-number field, or undefined when absent or not digits. */
+export function toInt(s: string | undefined): number | undefined {
   return s !== undefined && /^[0-9]+$/.test(s) ? Number(s) : undefined;
 }
 
@@ -90,10 +91,9 @@ export function paymentReport(f: V2Fields, state: PaymentReport['state']): Payme
   };
 }
 
+/** An unknown trade_state (WeChat adds some over time, e.g. ACCEPT) is treated as not settled yet. */
 export function tradeStateReport(f: V2Fields): PaymentReport {
-  const state = TRADE_STATE[f.trade_state as V2TradeState];
-  if (!state) throw new Error(`unknown trade_state ${JSON.stringify(f.trade_state)}`);
-  return paymentReport(f, state);
+  return paymentReport(f, TRADE_STATE[f.trade_state as V2TradeState] ?? 'PENDING');
 }
 
 const REFUND_STATE: Record<V2RefundStatus, RefundReport['state']> = {

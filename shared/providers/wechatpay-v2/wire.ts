@@ -20,8 +20,6 @@ export type V2TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED
 /** `refund_status` of refundquery and of the refund notification's `req_info`. */
 export type V2RefundStatus = 'SUCCESS' | 'REFUNDCLOSE' | 'PROCESSING' | 'CHANGE';
 
-/** `err_code`s that are answers about the order's state rather than failures. */
-export const STATE_ERRORS = ['ORDERPAID', 'ORDERCLOSED', 'ORDERNOTEXIST', 'REFUNDNOTEXIST'] as const;
 /** `err_code`s after which the same request may be sent again unchanged. */
 export const RETRYABLE_ERRORS = ['SYSTEMERROR', 'BIZERR_NEED_RETRY', 'FREQUENCY_LIMITED', 'FREQ_LIMIT'];
 
