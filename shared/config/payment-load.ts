@@ -3,6 +3,7 @@ import { configInvalid, configMissing } from '../core/errors';
 import type { Clock } from '../core/clock';
 import type { DocStore } from '../runtime/port';
 import { LEGACY_FIELDS, PaymentConfigSchema, type PaymentConfig } from './payment';
+import { v3SectionProblems } from './v3-checks';
 
 export const CONFIG_COLLECTION = 'config';
 
@@ -22,6 +23,18 @@ export function normalisePaymentDoc(doc: Record<string, unknown>): Record<string
       delete out[f];
     }
     out[sp] = section;
+  }
+  // v3sp accepts the API's own names sp_appid / sp_mchid for appid / mchid.
+  const partner = out.v3sp;
+  if (partner && typeof partner === 'object' && !Array.isArray(partner)) {
+    const section: Record<string, unknown> = { ...(partner as Record<string, unknown>) };
+    for (const [alias, name] of [['sp_appid', 'appid'], ['sp_mchid', 'mchid']] as const) {
+      if (section[alias] !== undefined && (section[name] === undefined || section[name] === section[alias])) {
+        section[name] = section[alias];
+        delete section[alias];
+      }
+    }
+    out.v3sp = section;
   }
   return out;
 }
@@ -50,6 +63,14 @@ export function validatePaymentDoc(
     if (s && (s.cert_pem === undefined) !== (s.key_pem === undefined)) {
       problems.push(`${label}${id}.cert_pem and ${id}.key_pem go together (apiclient_cert.pem and apiclient_key.pem)`);
     }
+  }
+  const v2Keys = [c.v2?.key, c.v2sp?.key].filter((k): k is string => !!k);
+  for (const id of ['v3', 'v3sp'] as const) {
+    const s = c[id];
+    if (s) problems.push(...v3SectionProblems(s, `${label}${id}`, v2Keys));
+  }
+  if (c.v3sp && ((c.v3sp as Record<string, unknown>).sp_appid !== undefined || (c.v3sp as Record<string, unknown>).sp_mchid !== undefined)) {
+    problems.push(`${label}v3sp: sp_appid / sp_mchid differ from appid / mchid; give each once`);
   }
   return problems.length ? { ok: false, problems } : { ok: true, config: c };
 }

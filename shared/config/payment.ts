@@ -1,7 +1,7 @@
 import { Type, type Static, Pattern, OneOf } from '../core/schema';
 
 /** The providers this build implements; `pay_sp` accepts exactly these. */
-export const PROVIDER_IDS = ['v2', 'v2sp'] as const;
+export const PROVIDER_IDS = ['v2', 'v2sp', 'v3', 'v3sp'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
 
 /** The flat fields of the original single-provider document, read as the active provider's section. */
@@ -47,6 +47,42 @@ export const V2SpSection = Type.Object(
     sub_appid: Type.Optional(Type.String({ ...AppId, description: 'the mini-program that pays (paySign uses it)' })),
   },
   { additionalProperties: false, description: 'WeChat Pay API v2, service-provider mode' },
+);
+
+const PemPrivateKey = Pattern(
+  /-----BEGIN (RSA )?PRIVATE KEY-----/,
+  'must be the PEM of apiclient_key.pem (-----BEGIN PRIVATE KEY-----)',
+);
+const V3Common = {
+  appid: AppId,
+  mchid: MchId,
+  serial_no: Pattern(/^[0-9A-Fa-f]{8,40}$/, 'must be the merchant API certificate serial (40 hex digits: openssl x509 -noout -serial -in apiclient_cert.pem)'),
+  private_key: PemPrivateKey,
+  apiv3_key: Pattern(/^[\x21-\x7e]{32}$/, 'must be the 32-character APIv3 key (商户平台 → API安全 → 设置APIv3密钥)'),
+  public_key: Type.Optional(
+    Pattern(/-----BEGIN PUBLIC KEY-----/, 'must be the WeChat Pay public key PEM (pub_key.pem, -----BEGIN PUBLIC KEY-----)'),
+  ),
+  public_key_id: Type.Optional(Pattern(/^PUB_KEY_ID_[0-9]{10,40}$/, 'must be the WeChat Pay public key id: PUB_KEY_ID_ and digits')),
+  cert_pem: Type.Optional(
+    Pattern(/-----BEGIN CERTIFICATE-----/, 'must be the PEM of apiclient_cert.pem: used only to check serial_no and private_key'),
+  ),
+  api_base: Type.Optional(HttpsBase),
+  tls_ca: Type.Optional(
+    Pattern(/-----BEGIN CERTIFICATE-----/, 'must be a PEM certificate (only for a private test endpoint)'),
+  ),
+};
+export const V3Section = Type.Object(V3Common, { additionalProperties: false, description: 'WeChat Pay API v3, direct merchant' });
+export const V3SpSection = Type.Object(
+  {
+    ...V3Common,
+    appid: Type.String({ ...AppId, description: "the service provider's appid (sp_appid)" }),
+    mchid: Type.String({ ...MchId, description: "the service provider's merchant id (sp_mchid)" }),
+    sp_appid: Type.Optional(Type.String({ ...AppId, description: 'alias of appid' })),
+    sp_mchid: Type.Optional(Type.String({ ...MchId, description: 'alias of mchid' })),
+    sub_mchid: MchId,
+    sub_appid: Type.Optional(Type.String({ ...AppId, description: 'the mini-program that pays (paySign and sub_openid use it)' })),
+  },
+  { additionalProperties: false, description: 'WeChat Pay API v3, service-provider (partner) mode' },
 );
 
 const CollectionName = Pattern(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'must be a collection name');
@@ -102,6 +138,8 @@ export const PaymentConfigSchema = Type.Object(
     ),
     v2: Type.Optional(V2Section),
     v2sp: Type.Optional(V2SpSection),
+    v3: Type.Optional(V3Section),
+    v3sp: Type.Optional(V3SpSection),
     // The original single-provider document's flat fields: read as the active provider's section when it is absent.
     ...Object.fromEntries(
       LEGACY_FIELDS.map((f) => [f, Type.Optional(Type.String({ description: `legacy: ${f} of the active provider's section` }))]),
@@ -112,4 +150,6 @@ export const PaymentConfigSchema = Type.Object(
 export type PaymentConfig = Static<typeof PaymentConfigSchema>;
 export type V2Config = Static<typeof V2Section>;
 export type V2SpConfig = Static<typeof V2SpSection>;
+export type V3Config = Static<typeof V3Section>;
+export type V3SpConfig = Static<typeof V3SpSection>;
 

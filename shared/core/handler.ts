@@ -38,11 +38,25 @@ export interface ActionContext {
 export interface Action<S extends TSchema = TSchema> {
   input: S;
   run(input: Static<S>, ctx: ActionContext): Promise<unknown>;
+  /** A timer trigger named after the action runs it (with an empty input). */
+  timer?: boolean;
+}
+
+export interface ActionOptions {
+  /**
+   * The function's timer trigger of the same name runs this action: its event carries no `action`, only
+   * `{ Type: 'Timer', TriggerName, Time }`. Routing is not permission: the action still checks its caller.
+   */
+  timer?: boolean;
 }
 
 /** An action: its input schema (an object; unknown fields are refused) and what it does. */
-export function action<S extends TSchema>(input: S, run: (input: Static<S>, ctx: ActionContext) => Promise<unknown>): Action<S> {
-  return { input, run };
+export function action<S extends TSchema>(
+  input: S,
+  run: (input: Static<S>, ctx: ActionContext) => Promise<unknown>,
+  opts: ActionOptions = {},
+): Action<S> {
+  return opts.timer ? { input, run, timer: true } : { input, run };
 }
 
 /** Fields the mini-program SDK adds to every event by itself; they carry no authority and are ignored. */
@@ -61,15 +75,19 @@ export function createHandler(name: string, actions: Record<string, Action>) {
         throw new AppError('INVALID_INPUT', `${name}: the event must be an object with an "action" field`);
       }
       const e = event as Record<string, unknown>;
-      const act = typeof e.action === 'string' && Object.prototype.hasOwnProperty.call(actions, e.action) ? actions[e.action] : undefined;
+      const own = (n: unknown): n is string => typeof n === 'string' && Object.prototype.hasOwnProperty.call(actions, n);
+      // A timer trigger's event names the trigger, not an action; it runs the timer action of that name.
+      const timer = e.action === undefined && e.Type === 'Timer' && own(e.TriggerName) && actions[e.TriggerName].timer === true;
+      const actionName = timer ? (e.TriggerName as string) : e.action;
+      const act = own(actionName) ? actions[actionName] : undefined;
       if (!act) {
         const got = e.action === undefined ? 'no action' : `unknown action ${JSON.stringify(e.action)}`;
         throw new AppError('UNKNOWN_ACTION', `${name}: ${got}; valid actions: ${names.join(', ')}`);
       }
       const input: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(e)) if (!SDK_FIELDS.includes(k)) input[k] = v;
+      if (!timer) for (const [k, v] of Object.entries(e)) if (!SDK_FIELDS.includes(k)) input[k] = v;
       const r = check(act.input, input);
-      if (!r.ok) throw new AppError('INVALID_INPUT', `${name}.${String(e.action)}: ${r.problems.join('; ')}`);
+      if (!r.ok) throw new AppError('INVALID_INPUT', `${name}.${String(actionName)}: ${r.problems.join('; ')}`);
       return ok(await act.run(r.value, { cloud, caller: callerFrom(cloud.context()) }));
     } catch (err) {
       return fail(toAppError(err, name, cloud));

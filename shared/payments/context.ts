@@ -3,6 +3,7 @@ import type { ProviderId } from '../config/payment';
 import { providerFor, sectionOf } from '../providers/registry';
 import type { PaymentProvider, ProviderCtx } from '../providers/types';
 import type { Cloud } from '../runtime/port';
+import { sharedCache } from '../store/shared-cache';
 
 /** One config cache per warm instance (per function bundle). */
 export const paymentConfigs = paymentConfigLoader();
@@ -18,6 +19,13 @@ export function providerContext(
   const base = loaded.config.notify_url.replace(/\/+$/, '');
   return {
     provider,
-    ctx: { config, notifyUrl: `${base}/${providerId}`, http: cloud.http, clock: cloud.clock, log: cloud.log },
+    ctx: {
+      config,
+      cache: sharedCache(cloud.store, cloud.clock),
+      notifyUrl: `${base}/${providerId}`,
+      http: cloud.http,
+      clock: cloud.clock,
+      log: cloud.log,
+    },
   };
 }

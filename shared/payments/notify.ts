@@ -1,9 +1,9 @@
-import { paymentConfigs } from './context';
+import { paymentConfigs, providerContext } from './context';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
 import { isProviderId, providerFor } from '../providers/registry';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
 import { AppError, configInvalid } from '../core/errors';
-import type { LoadedPaymentConfig } from '../config/payment-load';
+import { CONFIG_COLLECTION, type LoadedPaymentConfig } from '../config/payment-load';
 import type { ProviderId } from '../config/payment';
 import type { Cloud } from '../runtime/port';
 import { recordEvent } from '../store/events';
@@ -17,7 +17,8 @@ import { getRefund, type PayRefund } from '../store/refunds';
  */
 async function candidates(cloud: Cloud, providerId: ProviderId, hint: NotifyHint) {
   const hinted = hint.out_trade_no ? await getOrder(cloud.store, hint.out_trade_no) : null;
-  const ids = [...new Set([...(hinted ? [hinted.config_id] : []), ...hint.appids.map((a) => `payment_${a}`), 'payment'])];
+  const every = hint.any_config ? (await cloud.store.find<{ _id: string }>(CONFIG_COLLECTION, {}, { limit: 100 })).map((d) => d._id) : [];
+  const ids = [...new Set([...(hinted ? [hinted.config_id] : []), ...hint.appids.map((a) => `payment_${a}`), 'payment', ...every])];
   const configs: LoadedPaymentConfig[] = [];
   const problems: string[] = [];
   for (const id of ids.filter((i) => /^payment(_[A-Za-z0-9_-]{1,64})?$/.test(i))) {
@@ -33,8 +34,9 @@ async function candidates(cloud: Cloud, providerId: ProviderId, hint: NotifyHint
   return { configs, problems };
 }
 
-function verifyWith(cloud: Cloud, provider: PaymentProvider<unknown>, providerId: ProviderId, loaded: LoadedPaymentConfig, req: NotifyRequest): NotifyEvent {
-  return provider.notify.verify(loaded.config[providerId], req, cloud.clock);
+function verifyWith(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentConfig, req: NotifyRequest): Promise<NotifyEvent> {
+  const { provider, ctx } = providerContext(cloud, loaded, providerId);
+  return provider.notify.verify(ctx, req);
 }
 
 /** The order a verified event is about (through its refund record for refunds). */
@@ -54,7 +56,7 @@ async function verify(cloud: Cloud, provider: PaymentProvider<unknown>, provider
   for (const loaded of configs) {
     let event: NotifyEvent;
     try {
-      event = verifyWith(cloud, provider, providerId, loaded, req);
+      event = await verifyWith(cloud, providerId, loaded, req);
     } catch (err) {
       if (!(err instanceof NotificationRejected)) throw err;
       last = err.message;
@@ -63,7 +65,7 @@ async function verify(cloud: Cloud, provider: PaymentProvider<unknown>, provider
     const order = await orderOf(cloud, event);
     if (!order || order.config_id === loaded.id) return { event, loaded, order };
     const own = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
-    return { event: verifyWith(cloud, provider, providerId, own, req), loaded: own, order };
+    return { event: await verifyWith(cloud, providerId, own, req), loaded: own, order };
   }
   // A genuine notification may be failing only because an operator broke a config: answer 500 so it comes again.
   if (problems.length) throw configInvalid(problems.join('; '));

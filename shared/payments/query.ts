@@ -11,11 +11,17 @@ import { assertOwn, orderView } from './view';
 /** WeChat Pay refuses to close an order in its first five minutes. */
 export const CLOSE_AFTER_MS = 5 * 60_000;
 
-/** The order with the config it was created under, if the caller may act on it. */
-export async function ownOrder(cloud: Cloud, caller: Caller, outTradeNo: string) {
+/** The order with the config it was created under (NOT_FOUND, CONFIG_MISSING, CONFIG_INVALID), for any caller. */
+export async function orderWithConfig(cloud: Cloud, outTradeNo: string): Promise<{ order: PayOrder; loaded: LoadedPaymentConfig }> {
   const order = await getOrder(cloud.store, outTradeNo);
   if (!order) throw notFound(`no order ${outTradeNo}`);
   const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
+  return { order, loaded };
+}
+
+/** The order with the config it was created under, if the caller may act on it. */
+export async function ownOrder(cloud: Cloud, caller: Caller, outTradeNo: string) {
+  const { order, loaded } = await orderWithConfig(cloud, outTradeNo);
   assertOwn(order, caller, loaded.config);
   return { order, loaded };
 }

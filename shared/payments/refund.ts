@@ -2,11 +2,12 @@ import { AppError, conflict, forbidden, invalidInput, notFound } from '../core/e
 import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
 import type { Cloud } from '../runtime/port';
+import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
 import { applyRefundReport, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
-import { ownOrder } from './query';
+import { orderWithConfig, ownOrder } from './query';
 import { isPrivileged, refundView } from './view';
 
 export const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
@@ -136,15 +137,22 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
   return refundView((await getRefund(cloud.store, refund._id)) as PayRefund);
 }
 
-/** `queryrefund`: asks the provider about an unfinished refund and applies a final answer. */
-export async function queryRefund(cloud: Cloud, caller: Caller, outRefundNo: string) {
-  const refund = await getRefund(cloud.store, outRefundNo);
-  if (!refund) throw notFound(`no refund ${outRefundNo}`);
-  const { order, loaded } = await ownOrder(cloud, caller, refund.out_trade_no);
+/**
+ * Asks the provider about an unfinished refund and applies a final answer; a refund already final only
+ * settles its order. Returns the refund as it then stands. No caller: `queryrefund` checks ownership first,
+ * `reconcile` runs it for every open refund. `pinned` is the refund's order with its config, when known.
+ */
+export async function syncRefund(
+  cloud: Cloud,
+  refund: PayRefund,
+  pinned?: { order: PayOrder; loaded: LoadedPaymentConfig },
+): Promise<PayRefund> {
+  const outRefundNo = refund.out_refund_no;
   if (FINAL_REFUND.includes(refund.status)) {
     await settleRefundedOrder(cloud, refund);
-    return refundView(refund);
+    return refund;
   }
+  const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
   const report = await provider.queryRefund(ctx, outRefundNo);
   if (report.state === 'NOT_FOUND') {
@@ -156,5 +164,13 @@ export async function queryRefund(cloud: Cloud, caller: Caller, outRefundNo: str
     const applied = await applyRefundReport(cloud, refund, report);
     if (applied.outcome === 'rejected') cloud.log.error('refund query does not match the record', { out_refund_no: outRefundNo, reason: applied.reason });
   }
-  return refundView((await getRefund(cloud.store, outRefundNo)) ?? refund);
+  return (await getRefund(cloud.store, outRefundNo)) ?? refund;
+}
+
+/** `queryrefund`: asks the provider about an unfinished refund and applies a final answer. */
+export async function queryRefund(cloud: Cloud, caller: Caller, outRefundNo: string) {
+  const refund = await getRefund(cloud.store, outRefundNo);
+  if (!refund) throw notFound(`no refund ${outRefundNo}`);
+  const pinned = await ownOrder(cloud, caller, refund.out_trade_no);
+  return refundView(await syncRefund(cloud, refund, pinned));
 }

@@ -3,9 +3,20 @@ import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
 import type { MerchantIds } from '../store/orders';
 
+/**
+ * Values shared by all warm instances (a provider's downloaded keys), without the provider knowing where
+ * they live. `claim` grants one caller at a time the right to refresh a key, for `leaseMs`.
+ */
+export interface SharedCache {
+  get<T>(key: string): Promise<{ value: T; updated_at: number } | null>;
+  claim(key: string, leaseMs: number): Promise<boolean>;
+  put<T>(key: string, value: T): Promise<void>;
+}
+
 /** What a provider's flows get: its own config section and the outside world, but never the store. */
 export interface ProviderCtx<C> {
   config: C;
+  cache: SharedCache;
   /** Where this provider's notifications go: `<notify_url>/<provider id>`. */
   notifyUrl: string;
   http: HttpClient;
@@ -98,6 +109,8 @@ export interface NotifyHint {
   mchid?: string;
   /** When the notification names its order in clear (a pay notification). */
   out_trade_no?: string;
+  /** Nothing in clear names the merchant (an encrypted v3 notification): every config document is a candidate. */
+  any_config?: boolean;
 }
 
 /** A verified notification. `fields` is what gets recorded (redacted) in the event log. */
@@ -132,7 +145,7 @@ export interface PaymentProvider<C = unknown> {
     /** Reads hints without trusting them; throws NotificationRejected when the body is malformed. */
     peek(req: NotifyRequest): NotifyHint;
     /** Verifies with this config and returns the event; throws NotificationRejected otherwise. */
-    verify(config: C, req: NotifyRequest, clock: Clock): NotifyEvent;
+    verify(ctx: ProviderCtx<C>, req: NotifyRequest): Promise<NotifyEvent>;
     /** The reply the provider expects: success stops its retries, failure asks for another delivery. */
     reply(ok: boolean, message?: string): NotifyReply;
   };

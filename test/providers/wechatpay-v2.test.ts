@@ -11,6 +11,8 @@ import { wechatPayV2 } from '../../shared/providers/wechatpay-v2';
 import type { V2Merchant } from '../../shared/providers/wechatpay-v2/wire';
 import type { ProviderCtx, CreatePaymentInput } from '../../shared/providers/types';
 import { randomKey } from '../../scripts/emulator/seed';
+import { sharedCache } from '../../shared/store/shared-cache';
+import { localStore } from '../../shared/runtime/local';
 import { tradeStateReport } from '../../shared/providers/wechatpay-v2/transform';
 import { testEmulator, type TestEmulator } from '../support/emu';
 
@@ -28,6 +30,7 @@ function merchant(over: Partial<V2Merchant> = {}): V2Merchant {
 }
 const ctx = (config: V2Merchant, timeoutMs = 1500): ProviderCtx<V2Merchant> => ({
   config,
+  cache: sharedCache(localStore(), systemClock),
   notifyUrl: `${emu.url}/http/notify/v2`,
   http: createHttpClient(memoryLogger(), { timeoutMs }),
   clock: systemClock,

@@ -139,7 +139,7 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
 
     notify: {
       peek: notify.peek,
-      verify: (m, req) => notify.verify(m, req),
+      verify: async (ctx, req) => notify.verify(ctx.config, req),
       reply: notify.reply,
     },
   };
