@@ -1,6 +1,7 @@
 import { toAppError } from '../../shared/core/handler';
 import { paymentConfigs } from '../../shared/payments/context';
 import { handleNotification, isProviderId } from '../../shared/payments/notify';
+import { handleCloudPayCallback, isCloudPayCallback, type CloudPayReply } from '../../shared/payments/cloudpay-callback';
 import type { Cloud } from '../../shared/runtime/port';
 import {
   isHttpTriggerEvent,
@@ -19,12 +20,22 @@ async function providerOf(cloud: Cloud, e: HttpTriggerEvent): Promise<string> {
 }
 
 /**
- * The `notify` function: providers' asynchronous notifications through the HTTP access service. Every answer
- * is an integration response in the provider's own format.
+ * The `notify` function: providers' asynchronous notifications through the HTTP access service, answered
+ * with an integration response in the provider's own format, and cloudPay's result callbacks, answered
+ * `{errcode, errmsg}`.
  */
-export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpTriggerResponse> {
+export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpTriggerResponse | CloudPayReply> {
+  if (isCloudPayCallback(event) && !isHttpTriggerEvent(event)) {
+    try {
+      return await handleCloudPayCallback(cloud, event);
+    } catch (err) {
+      const e = toAppError(err, 'notify', cloud);
+      cloud.log.error('cloudPay callback not processed; it will be delivered again', { code: e.code, message: e.message });
+      return { errcode: -1, errmsg: `${e.code}: ${e.message}` };
+    }
+  }
   if (!isHttpTriggerEvent(event)) {
-    return textResponse(400, 'notify takes HTTP-trigger events (path, httpMethod, headers, body) from the HTTP access service');
+    return textResponse(400, 'notify takes HTTP-trigger events (path, httpMethod, headers, body) from the HTTP access service, or cloudPay callbacks');
   }
   try {
     const providerId = await providerOf(cloud, event);

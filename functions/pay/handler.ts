@@ -2,9 +2,18 @@ import { action, createHandler, Type } from '../../shared/core/handler';
 import { createPayment } from '../../shared/payments/create';
 import { closePayment, queryPayment } from '../../shared/payments/query';
 import { queryRefund, refundPayment } from '../../shared/payments/refund';
+import { reconcile } from '../../shared/payments/reconcile';
+import fnConfig from './config.json';
 
 const OutTradeNo = Type.String({ minLength: 1, maxLength: 64, errorMessage: 'must be the out_trade_no returned by unifiedorder' });
 const Amount = Type.Number({ errorMessage: 'must be a whole number of minor units (e.g. 100 for 1.00)' });
+
+/**
+ * reconcile starts no new work this long before the function's timeout (config.json), so the document and
+ * provider call in hand can finish: 20 s → 15 s.
+ */
+const RECONCILE_SAFETY_MS = 5_000;
+export const RECONCILE_BUDGET_MS = Math.max(fnConfig.timeout * 1000 - RECONCILE_SAFETY_MS, 1_000);
 
 /** The `pay` function: one provider-neutral action table; the provider is chosen by config/payment.pay_sp. */
 export const payHandler = createHandler('pay', {
@@ -42,5 +51,20 @@ export const payHandler = createHandler('pay', {
   queryrefund: action(
     Type.Object({ out_refund_no: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
     (input, { cloud, caller }) => queryRefund(cloud, caller, input.out_refund_no),
+  ),
+  // Timers and other cloud functions only; the timer trigger "reconcile" (config.json) runs it every 5 minutes.
+  reconcile: action(
+    Type.Object(
+      {
+        older_than_minutes: Type.Optional(Type.Integer({ minimum: 0, errorMessage: 'must be a whole number of minutes, 0 or more' })),
+        budget_ms: Type.Optional(
+          Type.Integer({ minimum: 0, maximum: RECONCILE_BUDGET_MS, errorMessage: `must be a whole number of milliseconds from 0 to ${RECONCILE_BUDGET_MS}` }),
+        ),
+        spacing_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000, errorMessage: 'must be a whole number of milliseconds from 0 to 10000' })),
+      },
+      { additionalProperties: false },
+    ),
+    (input, { cloud, caller }) => reconcile(cloud, caller, { ...input, budget_ms: input.budget_ms ?? RECONCILE_BUDGET_MS }),
+    { timer: true },
   ),
 });

@@ -1,19 +1,37 @@
-import { randomBytes } from 'crypto';
+import { generateKeyPairSync, randomBytes } from 'crypto';
 import type { DocStore } from '../../shared/runtime/port';
 import type { SandboxTls } from '../sandbox/tls';
+import type { PlatformIdentity } from '../sandbox/wechatpay-v3-platform';
 
 export const DEMO_APPID = 'wx0123456789abcdef';
 export const DEMO_MCHID = '1900000109';
 export const DEMO_OPENID = 'o-demo-payer';
+/** The service provider of the seeded v3sp section (its sub-merchant is DEMO_MCHID, its sub appid DEMO_APPID). */
+export const DEMO_SP_APPID = 'wx0f0f0f0f0f0f0f0f';
+export const DEMO_SP_MCHID = '1900000100';
 
 /** A fresh random 32-character v2 key: sandbox keys are made at run time, never committed. */
 export const randomKey = () => randomBytes(16).toString('hex');
 
+/** A v3 merchant identity made at run time: an API key pair and a certificate serial. */
+export function v3MerchantKeys() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    serial_no: randomBytes(20).toString('hex').toUpperCase(),
+    apiv3_key: randomKey(),
+  };
+}
+
 /**
- * On an empty store, writes a working `config/payment` for the WeChat Pay v2 sandbox (order mode, over
- * mutual TLS when the sandbox has a TLS listener) and one demo business order, so every flow works at once.
+ * On an empty store, writes a working `config/payment` (order mode) with a section for every provider's
+ * sandbox — v2 over mutual TLS when the sandbox has a TLS listener, v3, v3sp, cloudpay — active provider
+ * v2, and one demo business order, so every flow works at once: switching pay_sp is all it takes.
  */
-export async function seedIfEmpty(store: DocStore, opts: { baseUrl: string; tlsBaseUrl?: string; tls?: SandboxTls }): Promise<boolean> {
+export async function seedIfEmpty(
+  store: DocStore,
+  opts: { baseUrl: string; tlsBaseUrl?: string; tls?: SandboxTls; v3Platform: PlatformIdentity },
+): Promise<boolean> {
   if (await store.get('config', 'payment')) return false;
   const v2: Record<string, unknown> = {
     appid: DEMO_APPID,
@@ -35,6 +53,19 @@ export async function seedIfEmpty(store: DocStore, opts: { baseUrl: string; tlsB
     on_paid: { set_status: 'paid' },
     admins: [],
     v2,
+    // Ready for pay_sp "v3" (platform-certificate mode), "v3sp" (WeChat Pay public-key mode) and "cloudpay".
+    v3: { appid: DEMO_APPID, mchid: DEMO_MCHID, ...v3MerchantKeys(), api_base: `${opts.baseUrl}/sandbox/wechatpay-v3` },
+    v3sp: {
+      appid: DEMO_SP_APPID,
+      mchid: DEMO_SP_MCHID,
+      sub_mchid: DEMO_MCHID,
+      sub_appid: DEMO_APPID,
+      ...v3MerchantKeys(),
+      public_key: opts.v3Platform.publicKeyPem,
+      public_key_id: opts.v3Platform.publicKeyId,
+      api_base: `${opts.baseUrl}/sandbox/wechatpay-v3`,
+    },
+    cloudpay: { sub_mchid: DEMO_MCHID, env_id: 'local-env', function_name: 'notify' },
   });
   await store.insert('orders', 'demo-order-1', { _openid: DEMO_OPENID, amount: 1, description: 'Parking, 1 hour', status: 'unpaid' });
   return true;

@@ -11,6 +11,10 @@ import { localCloud, localStore } from '../../shared/runtime/local';
 import type { Cloud, DocStore, WxContext } from '../../shared/runtime/port';
 import { paymentConfigs } from '../../shared/payments/context';
 import { wechatPayV2Sandbox } from '../sandbox/wechatpay-v2';
+import { wechatPayV3Sandbox } from '../sandbox/wechatpay-v3';
+import { platformIdentity } from '../sandbox/wechatpay-v3-platform';
+import { cloudPaySandbox } from '../sandbox/cloudpay';
+import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
 import { FUNCTIONS } from './functions';
@@ -41,7 +45,13 @@ export interface Emulator {
   tlsUrl?: string;
   store: DocStore;
   log: Logger & { lines?: string[] };
-  sandboxes: { 'wechatpay-v2': ReturnType<typeof wechatPayV2Sandbox> };
+  sandboxes: {
+    'wechatpay-v2': ReturnType<typeof wechatPayV2Sandbox>;
+    'wechatpay-v3': ReturnType<typeof wechatPayV3Sandbox>;
+    cloudpay: ReturnType<typeof cloudPaySandbox>;
+  };
+  /** The v3 sandbox's platform identity (its certificates and WeChat Pay public key). */
+  v3Platform: ReturnType<typeof platformIdentity>;
   tls?: ReturnType<typeof sandboxTls>;
   /** Runs a function as `POST /fn/:name` does, in-process. */
   invoke(name: string, event: unknown, context?: WxContext): Promise<unknown>;
@@ -85,16 +95,39 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const clock = opts.clock ?? systemClock;
   const httpClient = createHttpClient(log, { timeoutMs: opts.httpTimeoutMs });
   const v2 = wechatPayV2Sandbox({ timeoutMs: opts.sandboxStallMs });
-  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2 };
+  const v3Platform = platformIdentity(opts.dataDir ? join(opts.dataDir, 'sandbox-wechatpay-v3.json') : undefined);
+  const v3 = wechatPayV3Sandbox({ platform: v3Platform, stallMs: opts.sandboxStallMs });
+  // cloudPay delivers results as a plain call of the configured function, as the platform does.
+  const cloudpay = cloudPaySandbox((fn, event) => invoke(fn, event, { SOURCE: 'wx_paycallback' }));
+  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay };
   const functions = { ...FUNCTIONS, ...opts.functions };
   const tls = opts.tls ? sandboxTls(opts.dataDir ? join(opts.dataDir, 'sandbox-tls.json') : undefined) : undefined;
 
+  const v3Known = new Map<string, string>();
   /** The sandboxes know the merchants of the config documents, as WeChat knows its registered merchants. */
   async function syncMerchants() {
     for (const doc of await store.find<Record<string, unknown>>('config', {})) {
       const sections = [doc.v2, doc.v2sp, doc];
       for (const s of sections as { mchid?: unknown; key?: unknown }[]) {
         if (s && typeof s.mchid === 'string' && typeof s.key === 'string') v2.addMerchant({ mchid: s.mchid, key: s.key });
+      }
+      for (const s of [doc.v3, doc.v3sp] as Record<string, unknown>[]) {
+        const mchid = s?.mchid ?? s?.sp_mchid;
+        if (typeof mchid !== 'string' || typeof s.private_key !== 'string' || typeof s.serial_no !== 'string' || typeof s.apiv3_key !== 'string') continue;
+        const known = `${mchid}|${s.serial_no}|${s.private_key}|${s.apiv3_key}|${s.public_key_id}`;
+        if (v3Known.get(mchid) === known) continue;
+        try {
+          v3.addMerchant({
+            mchid,
+            merchantPublicKeyPem: publicKeyOf(s.private_key).export({ type: 'spki', format: 'pem' }).toString(),
+            serialNo: s.serial_no,
+            apiv3Key: s.apiv3_key,
+            mode: s.public_key_id ? 'public_key' : 'certificate',
+          });
+          v3Known.set(mchid, known);
+        } catch {
+          // a section the functions will reject anyway (bad key): the sandbox does not know that merchant
+        }
       }
     }
   }
@@ -106,6 +139,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       store,
       context,
       http: httpClient,
+      cloudPay: cloudpay.cloudPay,
       clock,
       log,
       callFunction: (callee, data, caller) => invoke(callee, data, { ...caller, SOURCE: `${caller.SOURCE ?? 'wx_unknown'},scf` }),
@@ -125,9 +159,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       await syncMerchants();
       const socket = req.socket as TLSSocket;
       const peer = overTls && socket.authorized ? socket.getPeerCertificate() : undefined;
+      // The raw path and query below /sandbox/<name>: v3 signatures cover them exactly as sent.
+      const raw = (req.url ?? '/').slice(`/sandbox/${parts[1]}`.length) || '/';
       const sreq: SandboxRequest = {
         method,
-        path: `/${parts.slice(2).join('/')}`,
+        path: raw,
         headers: req.headers,
         body,
         tls: overTls,
@@ -249,7 +285,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl = `https://${host}:${await listen(tlsServer, opts.port ? opts.port + 1 : 0)}`;
   }
 
-  if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls });
+  if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls, v3Platform });
   await syncMerchants();
 
   return {
@@ -257,7 +293,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl,
     store,
     log,
-    sandboxes: { 'wechatpay-v2': v2 },
+    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay },
+    v3Platform,
     tls,
     invoke,
     async close() {

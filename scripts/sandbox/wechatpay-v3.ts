@@ -13,7 +13,7 @@ import { aes256GcmEncrypt } from '../../shared/crypto/aes-gcm';
 import { nonce } from '../../shared/crypto/nonce';
 import { publicKeyOf, rsaSha256Sign, rsaSha256Verify } from '../../shared/crypto/rsa';
 import { deliver, type Delivery } from './deliver';
-import type { Sandbox, SandboxRequest, SandboxResponse } from './types';
+import { json as control, type Sandbox, type SandboxRequest, type SandboxResponse } from './types';
 import type { PlatformIdentity } from './wechatpay-v3-platform';
 
 export interface V3SandboxMerchant {
@@ -473,11 +473,6 @@ export function wechatPayV3Sandbox(opts: { platform: PlatformIdentity; stallMs?:
     return control(200, { out_refund_no: rf.out_refund_no, refund_status: rf.status, notify: d });
   }
 
-  const control = (status: number, value: unknown): SandboxResponse => ({
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-    body: JSON.stringify(value),
-  });
   function controlBody(req: SandboxRequest): Body {
     try {
       const v = JSON.parse(req.body.toString('utf8') || '{}');

@@ -1,7 +1,7 @@
 import { Type, type Static, Pattern, OneOf } from '../core/schema';
 
 /** The providers this build implements; `pay_sp` accepts exactly these. */
-export const PROVIDER_IDS = ['v2', 'v2sp', 'v3', 'v3sp'] as const;
+export const PROVIDER_IDS = ['v2', 'v2sp', 'v3', 'v3sp', 'cloudpay'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
 
 /** The flat fields of the original single-provider document, read as the active provider's section. */
@@ -85,6 +85,19 @@ export const V3SpSection = Type.Object(
   { additionalProperties: false, description: 'WeChat Pay API v3, service-provider (partner) mode' },
 );
 
+export const CloudPaySection = Type.Object(
+  {
+    sub_mchid: Type.String({ ...MchId, description: 'your merchant id, bound to the environment in the cloud console (设置 → 全局设置)' }),
+    env_id: Pattern(/^[A-Za-z0-9-]{3,64}$/, 'must be the cloud environment id (云开发控制台 → 环境 ID)'),
+    function_name: Type.String({ ...Pattern(/^[A-Za-z0-9_-]{1,60}$/, 'must be a cloud function name'), default: 'notify', description: 'the function cloudPay calls with results' }),
+    payer_field: OneOf(['none', 'openid', 'sub_openid'] as const, {
+      default: 'none',
+      description: "how unifiedOrder names the payer: 'none' lets CloudBase take the calling user (unverified which one a given account needs)",
+    }),
+  },
+  { additionalProperties: false, description: 'cloudPay: WeChat Pay through CloudBase (service provider), no certificates' },
+);
+
 const CollectionName = Pattern(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'must be a collection name');
 const FieldName = Pattern(/^[A-Za-z_][A-Za-z0-9_.]{0,63}$/, 'must be a field name (dots for nested fields)');
 
@@ -140,6 +153,7 @@ export const PaymentConfigSchema = Type.Object(
     v2sp: Type.Optional(V2SpSection),
     v3: Type.Optional(V3Section),
     v3sp: Type.Optional(V3SpSection),
+    cloudpay: Type.Optional(CloudPaySection),
     // The original single-provider document's flat fields: read as the active provider's section when it is absent.
     ...Object.fromEntries(
       LEGACY_FIELDS.map((f) => [f, Type.Optional(Type.String({ description: `legacy: ${f} of the active provider's section` }))]),

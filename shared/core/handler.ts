@@ -63,8 +63,9 @@ export function action<S extends TSchema>(
 const SDK_FIELDS = ['action', 'userInfo'];
 
 /**
- * The function wrapper (DESIGN.md §4): routes `event.action` through the exact table, validates the rest of
- * the event against the action's schema, and turns every outcome into the result envelope. Only AppErrors
+ * The function wrapper (DESIGN.md §4): routes `event.action` through the exact table (a timer trigger's
+ * event, which has no action, to the timer action its TriggerName names, with an empty input), validates the
+ * rest of the event against the action's schema, and turns every outcome into the result envelope. Only AppErrors
  * reach the caller with their message; anything else is logged in full and reported as INTERNAL.
  */
 export function createHandler(name: string, actions: Record<string, Action>) {

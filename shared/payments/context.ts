@@ -26,6 +26,7 @@ export function providerContext(
       http: cloud.http,
       clock: cloud.clock,
       log: cloud.log,
+      cloudPay: cloud.cloudPay,
     },
   };
 }

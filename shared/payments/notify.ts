@@ -2,7 +2,7 @@ import { paymentConfigs, providerContext } from './context';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
 import { isProviderId, providerFor } from '../providers/registry';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
-import { AppError, configInvalid } from '../core/errors';
+import { AppError, configInvalid, notSupported } from '../core/errors';
 import { CONFIG_COLLECTION, type LoadedPaymentConfig } from '../config/payment-load';
 import type { ProviderId } from '../config/payment';
 import type { Cloud } from '../runtime/port';
@@ -36,7 +36,7 @@ async function candidates(cloud: Cloud, providerId: ProviderId, hint: NotifyHint
 
 function verifyWith(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentConfig, req: NotifyRequest): Promise<NotifyEvent> {
   const { provider, ctx } = providerContext(cloud, loaded, providerId);
-  return provider.notify.verify(ctx, req);
+  return provider.notify!.verify(ctx, req);
 }
 
 /** The order a verified event is about (through its refund record for refunds). */
@@ -51,7 +51,7 @@ async function orderOf(cloud: Cloud, event: NotifyEvent): Promise<PayOrder | nul
  * was created under: a notification counts only if that config verifies it too.
  */
 async function verify(cloud: Cloud, provider: PaymentProvider<unknown>, providerId: ProviderId, req: NotifyRequest) {
-  const { configs, problems } = await candidates(cloud, providerId, provider.notify.peek(req));
+  const { configs, problems } = await candidates(cloud, providerId, provider.notify!.peek(req));
   let last = 'no config holds this merchant';
   for (const loaded of configs) {
     let event: NotifyEvent;
@@ -87,6 +87,8 @@ async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPayment
  */
 export async function handleNotification(cloud: Cloud, providerId: ProviderId, req: NotifyRequest): Promise<NotifyReply> {
   const provider = providerFor(providerId);
+  const http = provider.notify;
+  if (!http) throw notSupported(`provider ${providerId} does not send HTTP notifications`);
   const receivedAt = cloud.clock.now();
   const record = (e: Parameters<typeof recordEvent>[1]) =>
     recordEvent(cloud.store, e).catch((err) => cloud.log.error('could not record notification', { error: String(err) }));
@@ -106,15 +108,15 @@ export async function handleNotification(cloud: Cloud, providerId: ProviderId, r
     });
     if (result.outcome === 'rejected') {
       cloud.log.warn('notification rejected', { provider: providerId, dedupe_key: event.dedupe_key, reason: result.reason });
-      return provider.notify.reply(false, result.reason);
+      return http.reply(false, result.reason);
     }
     // Paid but its hook did not complete: ask for another delivery, which runs the hook again.
-    return result.settled ? provider.notify.reply(true) : provider.notify.reply(false, 'processing not complete; retry');
+    return result.settled ? http.reply(true) : http.reply(false, 'processing not complete; retry');
   } catch (err) {
     if (!(err instanceof NotificationRejected)) throw err;
     cloud.log.warn('notification rejected', { provider: providerId, reason: err.message });
     await record({ provider: providerId, kind: 'unknown', dedupe_key: `${providerId}:unverified`, outcome: 'rejected', reason: err.message, received_at: receivedAt });
-    return provider.notify.reply(false, err.message);
+    return http.reply(false, err.message);
   }
 }
 

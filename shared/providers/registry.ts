@@ -3,12 +3,14 @@ import { configMissing, notSupported } from '../core/errors';
 import type { PaymentProvider } from './types';
 import { wechatPayV2 } from './wechatpay-v2';
 import { wechatPayV3 } from './wechatpay-v3';
+import { cloudPay } from './cloudpay';
 
 const PROVIDERS: { [K in ProviderId]: PaymentProvider<NonNullable<PaymentConfig[K]>> } = {
   v2: wechatPayV2('v2'),
   v2sp: wechatPayV2('v2sp'),
   v3: wechatPayV3('v3'),
   v3sp: wechatPayV3('v3sp'),
+  cloudpay: cloudPay,
 };
 
 export function isProviderId(id: string): id is ProviderId {

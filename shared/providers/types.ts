@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock';
 import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
 import type { MerchantIds } from '../store/orders';
+import type { CloudPay } from '../runtime/port';
 
 /**
  * Values shared by all warm instances (a provider's downloaded keys), without the provider knowing where
@@ -22,6 +23,8 @@ export interface ProviderCtx<C> {
   http: HttpClient;
   clock: Clock;
   log: Logger;
+  /** CloudBase's payment link, for the cloudpay provider. */
+  cloudPay: CloudPay;
 }
 
 export interface CreatePaymentInput {
@@ -141,7 +144,8 @@ export interface PaymentProvider<C = unknown> {
   close(ctx: ProviderCtx<C>, outTradeNo: string): Promise<'CLOSED' | 'PAID'>;
   refund(ctx: ProviderCtx<C>, input: RefundInput): Promise<RefundReport>;
   queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
-  notify: {
+  /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */
+  notify?: {
     /** Reads hints without trusting them; throws NotificationRejected when the body is malformed. */
     peek(req: NotifyRequest): NotifyHint;
     /** Verifies with this config and returns the event; throws NotificationRejected otherwise. */

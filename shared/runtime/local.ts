@@ -4,7 +4,7 @@ import { join } from 'path';
 import type { Clock } from '../core/clock';
 import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
-import type { Cloud, DocStore, Filter, WxContext } from './port';
+import type { Cloud, CloudPay, DocStore, Filter, WxContext } from './port';
 
 const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -76,6 +76,7 @@ export function localCloud(deps: {
   store: DocStore;
   context: WxContext;
   callFunction: (name: string, data: unknown, caller: WxContext) => Promise<unknown>;
+  cloudPay: CloudPay;
   http: HttpClient;
   clock: Clock;
   log: Logger;
@@ -84,6 +85,7 @@ export function localCloud(deps: {
     store: deps.store,
     context: () => ({ ...deps.context }),
     callFunction: (name, data) => deps.callFunction(name, data, deps.context),
+    cloudPay: deps.cloudPay,
     http: deps.http,
     clock: deps.clock,
     log: deps.log,

@@ -43,10 +43,23 @@ export interface WxContext {
   CLIENTIP?: string;
 }
 
+/**
+ * `cloud.cloudPay`: WeChat Pay through CloudBase's private service-provider link: no certificates, no
+ * signatures, camelCase fields in and out (protocols/wechatpay.md §3). Each call resolves with the answer.
+ */
+export interface CloudPay {
+  unifiedOrder(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  queryOrder(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  closeOrder(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  refund(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  queryRefund(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
 /** Everything a handler may touch outside itself (DESIGN.md §3). */
 export interface Cloud {
   store: DocStore;
   context(): WxContext;
+  cloudPay: CloudPay;
   callFunction(name: string, data: unknown): Promise<unknown>;
   http: HttpClient;
   clock: Clock;

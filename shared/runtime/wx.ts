@@ -1,7 +1,7 @@
 import { systemClock } from '../core/clock';
 import { jsonLogger, type Logger } from '../core/logger';
 import { createHttpClient } from '../http/client';
-import type { Cloud, DocStore, Filter, Patch, WxContext } from './port';
+import type { Cloud, CloudPay, DocStore, Filter, Patch, WxContext } from './port';
 
 /*
  * The subset of wx-server-sdk this adapter uses, typed structurally so that this file never imports the SDK
@@ -51,6 +51,7 @@ export interface WxSdk {
   database(options?: { throwOnNotFound?: boolean }): WxDatabase;
   getWXContext(): WxContext;
   callFunction(param: { name: string; data?: unknown }): Promise<{ result?: unknown }>;
+  cloudPay: CloudPay;
 }
 
 const MAX_PAGE = 100;
@@ -162,6 +163,7 @@ export function wxCloud(sdk: WxSdk, deps: { log?: Logger } = {}): Cloud {
     },
     // getWXContext() reads the current invocation, so it is called each time, never cached.
     context: () => sdk.getWXContext(),
+    cloudPay: sdk.cloudPay,
     async callFunction(name, data) {
       const res = await sdk.callFunction({ name, data });
       return res.result;

@@ -21,8 +21,9 @@ export const canMove = (from: OrderStatus, to: OrderStatus) => MOVES[from].inclu
 
 /** The merchant ids an order was created under; a notification must carry the same ones. */
 export interface MerchantIds {
-  appid: string;
-  mchid: string;
+  /** Absent where the provider's own ids are not the merchant's (cloudPay: CloudBase is the service provider). */
+  appid?: string;
+  mchid?: string;
   sub_mchid?: string;
   sub_appid?: string;
 }

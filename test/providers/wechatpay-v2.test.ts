@@ -13,6 +13,7 @@ import type { ProviderCtx, CreatePaymentInput } from '../../shared/providers/typ
 import { randomKey } from '../../scripts/emulator/seed';
 import { sharedCache } from '../../shared/store/shared-cache';
 import { localStore } from '../../shared/runtime/local';
+import type { CloudPay } from '../../shared/runtime/port';
 import { tradeStateReport } from '../../shared/providers/wechatpay-v2/transform';
 import { testEmulator, type TestEmulator } from '../support/emu';
 
@@ -31,6 +32,7 @@ function merchant(over: Partial<V2Merchant> = {}): V2Merchant {
 const ctx = (config: V2Merchant, timeoutMs = 1500): ProviderCtx<V2Merchant> => ({
   config,
   cache: sharedCache(localStore(), systemClock),
+  cloudPay: undefined as unknown as CloudPay, // v2 never uses it
   notifyUrl: `${emu.url}/http/notify/v2`,
   http: createHttpClient(memoryLogger(), { timeoutMs }),
   clock: systemClock,

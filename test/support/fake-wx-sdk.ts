@@ -1,4 +1,4 @@
-import type { WxContext } from '../../shared/runtime/port';
+import type { WxContext, CloudPay } from '../../shared/runtime/port';
 import type { WxCollection, WxCommand, WxData, WxDatabase, WxDocument, WxQuery, WxSdk } from '../../shared/runtime/wx';
 
 /*
@@ -183,6 +183,18 @@ export class FakeWxSdk implements WxSdk {
   /** Cloud functions callFunction can reach. */
   readonly functions = new Map<string, (data: unknown) => unknown>();
   private readonly failures = new Map<Api, SdkError>();
+  /** Every cloudPay call (api and params), and what each api answers. */
+  readonly cloudPayCalls: Array<{ api: string; params: Record<string, unknown> }> = [];
+  readonly cloudPayAnswers: Record<string, Record<string, unknown>> = {};
+  readonly cloudPay: CloudPay = Object.fromEntries(
+    (['unifiedOrder', 'queryOrder', 'closeOrder', 'refund', 'queryRefund'] as const).map((api) => [
+      api,
+      async (params: Record<string, unknown>) => {
+        this.cloudPayCalls.push({ api, params: copy(params) });
+        return { errMsg: `cloudPay.${api}:ok`, ...copy(this.cloudPayAnswers[api] ?? {}) };
+      },
+    ]),
+  ) as unknown as CloudPay;
 
   constructor(private readonly options: FakeWxOptions = {}) {}
 

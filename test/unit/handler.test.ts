@@ -39,9 +39,13 @@ beforeEach(() => {
       throw new HttpUnavailableError('timeout', req.url);
     },
   };
+  const unused = async (): Promise<never> => {
+    throw new Error('cloudPay is not used here');
+  };
   cloud = {
     store,
     context: () => wx,
+    cloudPay: { unifiedOrder: unused, queryOrder: unused, closeOrder: unused, refund: unused, queryRefund: unused },
     callFunction: async () => {
       throw new Error('callFunction is not used here');
     },
@@ -100,6 +104,62 @@ describe('createHandler: routing', () => {
     const e = await failure(event);
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.message).toContain('must be an object');
+  });
+});
+
+describe('createHandler: timer triggers', () => {
+  const timed = createHandler('timed', {
+    sweep: action(
+      Type.Object({ limit: Type.Optional(Type.Number()) }, { additionalProperties: false }),
+      async (input, { caller }) => ({ input, source: caller.source, trusted: caller.trusted }),
+      { timer: true },
+    ),
+    plain: action(Type.Object({}, { additionalProperties: false }), async () => 'plain ran'),
+    strict: action(Type.Object({ n: Type.Number() }, { additionalProperties: false }), async () => 'strict ran', { timer: true }),
+  });
+  const tick = (name: unknown, extra: Record<string, unknown> = {}) => ({ Type: 'Timer', TriggerName: name, Time: '2026-11-22T04:00:00Z', ...extra });
+  const run = async (event: unknown) => timed(event, cloud) as Promise<{ ok: boolean; data?: any; error?: { code: string; message: string } }>;
+
+  it('a timer event runs the timer action named by TriggerName, with an empty input', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    expect(await run(tick('sweep'))).toEqual({ ok: true, data: { input: {}, source: 'wx_trigger', trusted: true } });
+  });
+
+  it('the timer event fields and the SDK fields are not input', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    expect((await run(tick('sweep', { userInfo: { appId: 'wx1' } }))).data.input).toEqual({});
+  });
+
+  it('routing is not permission: a timer-shaped event from a client reaches the action as an untrusted caller', async () => {
+    expect((await run(tick('sweep'))).data).toMatchObject({ source: 'wx_client', trusted: false });
+  });
+
+  it('a trigger naming an action that is not timer-callable, an unknown one, or an inherited name: UNKNOWN_ACTION', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    for (const name of ['plain', 'nope', 'toString', '__proto__', 1, undefined]) {
+      const r = await run(tick(name));
+      expect(r.error?.code).toBe('UNKNOWN_ACTION');
+      expect(r.error?.message).toContain('no action; valid actions: plain, strict, sweep');
+    }
+  });
+
+  it('only Type "Timer" routes by TriggerName', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    for (const event of [{ TriggerName: 'sweep' }, tick('sweep', { Type: 'timer' }), tick('sweep', { Type: 'Http' })]) {
+      expect((await run(event)).error?.code).toBe('UNKNOWN_ACTION');
+    }
+  });
+
+  it('an event with an action is routed by the action, never by TriggerName', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    expect(await run({ action: 'plain' })).toEqual({ ok: true, data: 'plain ran' });
+    const r = await run(tick('sweep', { action: 'plain' }));
+    expect(r.error).toEqual({ code: 'INVALID_INPUT', message: expect.stringContaining('timed.plain: Type is not a known field') });
+  });
+
+  it('a timer action that needs input: INVALID_INPUT naming the action', async () => {
+    wx = { SOURCE: 'wx_trigger' };
+    expect((await run(tick('strict'))).error).toEqual({ code: 'INVALID_INPUT', message: 'timed.strict: n is missing' });
   });
 });
 
