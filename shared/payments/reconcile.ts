@@ -92,7 +92,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
   /** Provider queries made in this run: one per order or refund at most. */
   const queried = new Set<string>();
   /** Orders step 1 handled in this run (a payment it applied has had its paid hook run already). */
-  const paidHere = new Set<string>();
+  const handledHere = new Set<string>();
   let lastQueryEnd: number | undefined;
 
   const spent = () => Date.now() >= deadline;
@@ -179,7 +179,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
         if (order.expires_at <= at && at - order.created_at >= CLOSE_AFTER_MS) {
           // Closed at the provider first: paid meanwhile, it is applied as paid instead.
           const after = await closeAtProvider(cloud, loaded, order, ' (expired)');
-          paidHere.add(order._id);
+          handledHere.add(order._id);
           return after.status === order.status ? 'unchanged' : 'changed';
         }
         const { provider, ctx } = providerContext(cloud, loaded, order.provider);
@@ -188,7 +188,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
           cloud.log.error('reconcile: the provider reports a payment that does not match the order', { out_trade_no: order.out_trade_no, reason: applied.reason });
           return 'failed';
         }
-        paidHere.add(order._id);
+        handledHere.add(order._id);
         return applied.outcome === 'applied' ? 'changed' : 'unchanged';
       }),
 
@@ -210,7 +210,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
         false,
         async (order) => {
           const h = order.hooks.on_paid;
-          if (paidHere.has(order._id) || h.state === 'done') return 'skipped';
+          if (handledHere.has(order._id) || h.state === 'done') return 'skipped';
           if (h.state === 'running' && (h.lease_until ?? 0) > cloud.clock.now()) return 'unchanged'; // its runner is still on it
           const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
           const state = await runPaidHooks(cloud, loaded.config, order);

@@ -207,7 +207,7 @@ describe('bad calls and bad config', () => {
   it('an unknown action lists the valid ones; an unknown field is named', async () => {
     const r = await emu.fn('pay', { action: 'pay' }, { openid: 'o' });
     expect(r.error.code).toBe('UNKNOWN_ACTION');
-    expect(r.error.message).toContain('closeorder, queryorder, queryrefund, refund, unifiedorder');
+    expect(r.error.message).toContain('closeorder, queryorder, queryrefund, reconcile, refund, unifiedorder');
     const u = await emu.fn('pay', { action: 'queryorder', out_trade_no: 'x', outTradeNo: 'x' }, { openid: 'o' });
     expect(u.error.message).toContain('outTradeNo is not a known field');
     const t = await emu.fn('pay', { action: 'queryorder', out_trade_no: 12 }, { openid: 'o' });
