@@ -1,6 +1,7 @@
 import { toAppError } from '../../shared/core/handler';
 import { paymentConfigs } from '../../shared/payments/context';
 import { handleNotification, isProviderId } from '../../shared/payments/notify';
+import { providerFor } from '../../shared/providers/registry';
 import { handleCloudPayCallback, isCloudPayCallback, type CloudPayReply } from '../../shared/payments/cloudpay-callback';
 import type { Cloud } from '../../shared/runtime/port';
 import {
@@ -40,6 +41,7 @@ export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpT
   try {
     const providerId = await providerOf(cloud, event);
     if (!isProviderId(providerId)) return textResponse(404, `no provider at ${event.path}`);
+    if (!providerFor(providerId).notify) return textResponse(404, `${providerId} results arrive as function calls, not over HTTP`);
     if (event.httpMethod.toUpperCase() !== 'POST') return textResponse(405, 'notifications are POSTed');
     const reply = await handleNotification(cloud, providerId, {
       method: event.httpMethod.toUpperCase(),

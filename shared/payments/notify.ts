@@ -88,7 +88,7 @@ async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPayment
 export async function handleNotification(cloud: Cloud, providerId: ProviderId, req: NotifyRequest): Promise<NotifyReply> {
   const provider = providerFor(providerId);
   const http = provider.notify;
-  if (!http) throw notSupported(`provider ${providerId} does not send HTTP notifications`);
+  if (!http) throw notSupported(`provider ${providerId} does not send HTTP notifications`); // the notify function answers 404 first
   const receivedAt = cloud.clock.now();
   const record = (e: Parameters<typeof recordEvent>[1]) =>
     recordEvent(cloud.store, e).catch((err) => cloud.log.error('could not record notification', { error: String(err) }));
