@@ -1,4 +1,5 @@
 import type { KeyObject } from 'crypto';
+import { AppError } from '../../core/errors';
 import { aes256GcmDecrypt } from '../../crypto/aes-gcm';
 import { publicKeyOf } from '../../crypto/rsa';
 import type { ProviderCtx } from '../types';
@@ -55,20 +56,27 @@ export async function platformKey(
 
   const key = cacheKey(m);
   let cached = await ctx.cache.get<PlatformCerts>(key);
-  const age = cached ? ctx.clock.now() - cached.updated_at : Infinity;
-  const unknown = !cached?.value.certs[s];
-  if (age > REFRESH_AFTER_MS || (unknown && age > REFETCH_UNKNOWN_AFTER_MS)) {
+  const due = (c: typeof cached) => {
+    const age = c ? ctx.clock.now() - c.updated_at : Infinity;
+    return age > REFRESH_AFTER_MS || (!c?.value.certs[s] && age > REFETCH_UNKNOWN_AFTER_MS);
+  };
+  if (due(cached)) {
     if (await ctx.cache.claim(key, LEASE_MS)) {
-      try {
-        const fresh = await download();
-        await ctx.cache.put(key, fresh);
-        cached = { value: fresh, updated_at: ctx.clock.now() };
-      } catch (err) {
-        ctx.log.warn('platform certificates could not be refreshed; using what is cached', { mchid: m.mchid, error: String((err as Error).message) });
+      cached = await ctx.cache.get<PlatformCerts>(key); // another instance may have just refreshed them
+      if (due(cached)) {
+        try {
+          const fresh = await download();
+          await ctx.cache.put(key, fresh);
+          cached = { value: fresh, updated_at: ctx.clock.now() };
+        } catch (err) {
+          // A config fault (an APIv3 key that does not decrypt them) must reach the operator, not hide here.
+          if (err instanceof AppError && err.code === 'CONFIG_INVALID') throw err;
+          ctx.log.warn('platform certificates could not be refreshed; using what is cached', { mchid: m.mchid, error: String((err as Error).message) });
+        }
       }
-    } else if (!cached) {
-      // Another instance is downloading them: wait briefly for its result rather than download again.
-      for (let i = 0; i < 10 && !cached; i++) {
+    } else {
+      // Another instance is refreshing them: wait briefly for its result rather than download again.
+      for (let i = 0; i < 10 && !cached?.value.certs[s]; i++) {
         await sleep(200);
         cached = await ctx.cache.get<PlatformCerts>(key);
       }
