@@ -6,13 +6,10 @@ function readPrivateKey(pem: string): { key?: KeyObject; problem?: string } {
   try {
     return { key: createPrivateKey(pem) };
   } catch {
-    // A header edited by hand: PKCS#8 content under a PKCS#1 header, or the reverse.
-    const swapped = /RSA PRIVATE KEY/.test(pem) ? pem.replace(/RSA PRIVATE KEY/g, 'PRIVATE KEY') : pem.replace(/-----(BEGIN|END) PRIVATE KEY-----/g, '-----$1 RSA PRIVATE KEY-----');
+    // A header edited by hand: PKCS#1 content under the PKCS#8 header. (OpenSSL reads the reverse anyway.)
     try {
-      createPrivateKey(swapped);
-      return /RSA PRIVATE KEY/.test(pem)
-        ? { problem: 'is PKCS#8 content under a PKCS#1 header: use the -----BEGIN PRIVATE KEY----- header of apiclient_key.pem as issued' }
-        : { problem: 'is PKCS#1 content under a PKCS#8 header: use -----BEGIN RSA PRIVATE KEY----- or convert with openssl pkcs8 -topk8 -nocrypt' };
+      createPrivateKey(pem.replace(/-----(BEGIN|END) PRIVATE KEY-----/g, '-----$1 RSA PRIVATE KEY-----'));
+      return { problem: 'is PKCS#1 content under a PKCS#8 header: use -----BEGIN RSA PRIVATE KEY----- or convert with openssl pkcs8 -topk8 -nocrypt' };
     } catch {
       return { problem: 'cannot be read as a private key: paste apiclient_key.pem whole, line breaks included' };
     }

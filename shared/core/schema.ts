@@ -30,12 +30,9 @@ export function describeErrors(schema: TSchema, value: unknown, label = '', max 
     seen.add(field);
     const custom = (e.schema as { errorMessage?: string }).errorMessage;
     const what =
-      custom ??
-      (e.message === 'Unexpected property'
-        ? 'is not a known field'
-        : e.message === 'Expected required property'
-          ? 'is missing'
-          : e.message.replace(/^Expected/, 'must be'));
+      e.message === 'Expected required property'
+        ? `is missing${custom ? `: it ${custom}` : ''}`
+        : custom ?? (e.message === 'Unexpected property' ? 'is not a known field' : e.message.replace(/^Expected/, 'must be'));
     const where = field ? `${label}${field}` : label.replace(/\.$/, '') || 'input';
     out.push(`${where} ${what}`);
     if (out.length >= max) break;
