@@ -131,9 +131,20 @@ describe('notifications that change nothing', () => {
     return { status: res.status, body: await res.text() };
   };
 
-  it('a genuine one (sanity for the cases below) is applied with 204', async () => {
+  it('a genuine one is applied with 204; its duplicate changes nothing and is acknowledged too', async () => {
     const { no } = await order();
-    expect((await send(notification(tx(no)))).status).toBe(204);
+    const n = notification(tx(no));
+    expect((await send(n)).status).toBe(204);
+    expect((await send(n)).status).toBe(204);
+    expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+    expect((await emu.store.find<any>('pay_events', { out_trade_no: no })).map((e) => e.outcome).sort()).toEqual(['applied', 'duplicate']);
+  });
+
+  it('a base64 body from the HTTP trigger is verified over its decoded bytes', async () => {
+    const { no } = await order();
+    const n = notification(tx(no));
+    const out: any = await emu.invoke('notify', { path: '/notify/v3', httpMethod: 'POST', headers: n.headers, body: Buffer.from(n.body).toString('base64'), isBase64Encoded: true });
+    expect(out.statusCode).toBe(204);
     expect((await emu.db('pay_orders', no)).status).toBe('PAID');
   });
 
@@ -150,6 +161,7 @@ describe('notifications that change nothing', () => {
     }, 'does not verify'],
     ['a wrong amount (correctly signed)', (no) => notification(tx(no, { amount: { total: 1, currency: 'CNY' } })), 'amount 1 differs'],
     ['another appid (correctly signed)', (no) => notification(tx(no, { appid: 'wx9999999999999999' })), 'appid'],
+    ['another mchid (correctly signed)', (no) => notification(tx(no, { mchid: '1900000999' })), 'mchid'],
     ['an unknown order', () => notification(tx('NOSUCHORDER9')), 'unknown order'],
     ['a refund notification for an unknown refund', (no) => notification({ mchid: DEMO_MCHID, out_trade_no: no, out_refund_no: 'NOSUCHREFUND', refund_id: '50', refund_status: 'SUCCESS', amount: { refund: 1, total: 300 } }, { event: 'REFUND.SUCCESS' }), 'unknown refund'],
     ['malformed JSON', () => ({ body: '{"event_type":', headers: { 'content-type': 'application/json' } }), 'malformed JSON'],
@@ -168,5 +180,30 @@ describe('notifications that change nothing', () => {
     expect(fresh).toHaveLength(1);
     expect(fresh[0].outcome).toBe('rejected');
     expect(fresh[0].reason).toContain(reason);
+  });
+});
+
+describe('v3 config and recovery', () => {
+  it('a v3 section without its private key is a config error naming the field, before anything is written', async () => {
+    const { private_key, ...noKey } = base.v3;
+    void private_key;
+    await useProvider('v3', { v3: noKey });
+    const id = `v3-biz-${++seq}`;
+    await emu.put('orders', id, { _openid: 'o-v3', amount: 5, status: 'unpaid' });
+    const r = await emu.fn('pay', { action: 'unifiedorder', order_id: id }, { openid: 'o-v3' });
+    expect(r.error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(r.error.message).toContain('config/payment.v3.private_key is missing');
+    expect(await emu.store.find('pay_orders', { 'business.id': id })).toHaveLength(0);
+  });
+
+  it('reconcile completes a v3 order whose notification never arrived', async () => {
+    await useProvider('v3', { notify_url: 'http://127.0.0.1:9/nowhere' });
+    const { no } = await order();
+    expect((await pay(no)).body.notify.status).not.toBe(204); // WeChat could not reach us
+    expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
+    await emu.put('pay_orders', no, { ...(await emu.db('pay_orders', no)), created_at: clock.now() - 60_000 });
+    const run: any = await emu.invoke('pay', { action: 'reconcile', older_than_minutes: 0, spacing_ms: 0 }, { SOURCE: 'wx_client,scf' });
+    expect(run.ok).toBe(true);
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'done' } } });
   });
 });
