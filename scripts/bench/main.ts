@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, notify throughput and latency,
- * the duplicate-notification storm). Timing never fails the run; it exits non-zero only when a flow breaks.
+ * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, cold first unifiedorder under v2
+ * and v3, the CPU cost of a v3 notification's crypto, v2 and v3 notify throughput and latency, the
+ * duplicate-notification storm). Timing never fails the run; it exits non-zero only when a flow breaks.
  * Progress goes to stderr, the table to stdout.
  */
 import { execFile, execFileSync } from 'child_process';
@@ -14,6 +15,10 @@ import { buildAll } from '../build';
 import { startEmulator, type Emulator } from '../emulator/server';
 import { DEMO_APPID, DEMO_OPENID } from '../emulator/seed';
 import { signV2 } from '../../shared/providers/wechatpay-v2/sign';
+import { signatureProblem } from '../../shared/providers/wechatpay-v3/sign';
+import { aes256GcmDecrypt, aes256GcmEncrypt } from '../../shared/crypto/aes-gcm';
+import { nonce } from '../../shared/crypto/nonce';
+import { privateKeyOf, publicKeyOf, rsaSha256Sign } from '../../shared/crypto/rsa';
 import { buildFlatXml } from '../../shared/crypto/xml';
 import { formatCstCompact } from '../../shared/core/clock';
 import { httpJson, httpRequest } from './http';
@@ -27,6 +32,9 @@ const COLD_RUNS = 5;
 const NOTIFY_COUNT = 500;
 const NOTIFY_CONCURRENCY = 20;
 const STORM_SIZE = 50;
+const V3_CRYPTO_COUNT = 500;
+const V3_CRYPTO_ROUNDS = 3;
+const V3_NOTIFY_COUNT = 200;
 
 interface Row {
   measure: string;
@@ -134,7 +142,45 @@ function compileShim(dir: string): string {
   return out;
 }
 
-async function coldUnifiedOrder(emu: Emulator, shimJs: string) {
+/** The provider a bench section runs under: the seeded `config/payment` has a section for each. */
+type PaySp = 'v2' | 'v3';
+
+/**
+ * Runs `fn` with `pay_sp` switched in `config/payment` (PUT through the console, which clears the emulator's
+ * config cache), then puts the document back as it was, whatever happened.
+ */
+async function withPaySp<T>(emu: Emulator, paySp: PaySp, fn: () => Promise<T>): Promise<T> {
+  const original = await httpJson<Record<string, unknown>>(`${emu.url}/db/config/payment`, 'GET');
+  if (original.pay_sp === paySp) return fn();
+  await httpJson(`${emu.url}/db/config/payment`, 'PUT', { ...original, pay_sp: paySp });
+  try {
+    return await fn();
+  } finally {
+    await httpJson(`${emu.url}/db/config/payment`, 'PUT', original);
+  }
+}
+
+interface V3Section {
+  appid: string;
+  mchid: string;
+  apiv3_key: string;
+}
+
+async function v3Section(emu: Emulator): Promise<V3Section> {
+  const config = await emu.store.get<{ v3?: V3Section }>('config', 'payment');
+  if (!config?.v3?.apiv3_key) throw new Error('config/payment has no v3 section with an apiv3_key');
+  return config.v3;
+}
+
+/** Where the functions cache a v3 merchant's platform certificates (shared/providers/wechatpay-v3/keys.ts cacheKey). */
+const v3CertCachePath = (emu: Emulator, mchid: string) => `${emu.url}/db/pay_cache/${encodeURIComponent(`wechatpay-v3:platform-certs:${mchid}`)}`;
+
+/**
+ * Cold first `unifiedorder` of the pay bundle against a bare SDK init + one read, run by run, with `paySp` as
+ * the active provider. Under v3 the certificate cache is emptied before each run, so every child is the first
+ * instance ever: it signs with RSA, downloads and decrypts `/v3/certificates`, and verifies the answers.
+ */
+async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp) {
   const shimOpts = JSON.stringify({ root, emulatorUrl: emu.url, context: { OPENID: DEMO_OPENID, APPID: DEMO_APPID, SOURCE: 'wx_client' } });
   const prologue = `const { installShim } = require(${JSON.stringify(shimJs)});
     const done = (r) => { process.stdout.write('\\nBENCH_RESULT ' + JSON.stringify(r) + '\\n'); process.exit(0); };
@@ -160,25 +206,38 @@ async function coldUnifiedOrder(emu: Emulator, shimJs: string) {
     const { stdout } = await execFileAsync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 << 20 });
     return stdout;
   };
+  const certCache = paySp === 'v3' ? v3CertCachePath(emu, (await v3Section(emu)).mchid) : undefined;
 
   const pay: number[] = [];
   const base: number[] = [];
   const ratios: number[] = [];
-  for (let i = 0; i < COLD_RUNS; i++) {
-    progress(`cold unifiedorder run ${i + 1}/${COLD_RUNS}`);
-    const orderId = `bench-cold-${i}-${randomBytes(4).toString('hex')}`;
-    await httpJson(`${emu.url}/db/orders/${orderId}`, 'PUT', { _openid: DEMO_OPENID, amount: 1, description: 'bench cold start', status: 'unpaid' });
-    const b = childResult<{ ms: number; found: boolean }>(await run(baseCode));
-    if (!b.found) throw new Error('the baseline child did not read config/payment through the shim');
-    const p = childResult<{ ms: number; res: { ok?: boolean; error?: unknown } }>(await run(payCode(orderId)));
-    if (p.res?.ok !== true) throw new Error(`cold unifiedorder failed: ${JSON.stringify(p.res)}`);
-    pay.push(p.ms);
-    base.push(b.ms);
-    ratios.push(p.ms / b.ms);
-  }
-  row('cold 1st unifiedorder / cold SDK + 1 read', ratio(median(ratios)), '<= 1.5');
-  row('  cold 1st unifiedorder (median)', ms(median(pay)));
-  row('  cold SDK + 1 read (median)', ms(median(base)));
+  await withPaySp(emu, paySp, async () => {
+    for (let i = 0; i < COLD_RUNS; i++) {
+      progress(`cold ${paySp} unifiedorder run ${i + 1}/${COLD_RUNS}`);
+      const orderId = `bench-cold-${paySp}-${i}-${randomBytes(4).toString('hex')}`;
+      await httpJson(`${emu.url}/db/orders/${orderId}`, 'PUT', { _openid: DEMO_OPENID, amount: 1, description: 'bench cold start', status: 'unpaid' });
+      if (certCache) await httpJson(certCache, 'DELETE');
+      const b = childResult<{ ms: number; found: boolean }>(await run(baseCode));
+      if (!b.found) throw new Error('the baseline child did not read config/payment through the shim');
+      const p = childResult<{ ms: number; res: { ok?: boolean; data?: { out_trade_no?: string }; error?: unknown } }>(await run(payCode(orderId)));
+      if (p.res?.ok !== true) throw new Error(`cold ${paySp} unifiedorder failed: ${JSON.stringify(p.res)}`);
+      const order = await emu.store.get<{ provider?: string }>('pay_orders', p.res.data?.out_trade_no ?? '');
+      if (order?.provider !== paySp) throw new Error(`cold unifiedorder under pay_sp ${paySp} made a ${order?.provider ?? 'missing'} order`);
+      if (certCache) {
+        const cached = await httpRequest(certCache, 'GET');
+        const certs = cached.status === 200 ? (JSON.parse(cached.body) as { value?: { certs?: Record<string, string> } }).value?.certs : undefined;
+        if (!certs || !Object.keys(certs).length) throw new Error('the cold v3 unifiedorder did not download the platform certificates');
+      }
+      pay.push(p.ms);
+      base.push(b.ms);
+      ratios.push(p.ms / b.ms);
+      progress(`  ${ms(p.ms)} / ${ms(b.ms)} = ${ratio(p.ms / b.ms)}`);
+    }
+  });
+  const label = paySp === 'v2' ? 'unifiedorder' : `${paySp} unifiedorder`;
+  row(`cold 1st ${label} / cold SDK + 1 read`, ratio(median(ratios)), '<= 1.5');
+  row(`  cold 1st ${label} (median)`, ms(median(pay)));
+  row(paySp === 'v2' ? '  cold SDK + 1 read (median)' : `  cold SDK + 1 read (median, ${paySp} runs)`, ms(median(base)));
 }
 
 // ---- 4 and 5. notifications through the emulator -------------------------------------------------------
@@ -263,6 +322,140 @@ async function notifyThroughput(emu: Emulator) {
   row('  notify wall time', ms(wallMs));
 }
 
+// ---- 6. v3 notifications: the crypto per notification, then end to end through the emulator --------------
+
+/** A TRANSACTION.SUCCESS resource as WeChat sends it for a direct JSAPI payment (~500 bytes of JSON). */
+function v3Transaction(v3: V3Section, i: number): string {
+  const total = 100 + i;
+  return JSON.stringify({
+    appid: v3.appid,
+    mchid: v3.mchid,
+    out_trade_no: `${formatCstCompact(Date.now())}${nonce(12)}`,
+    transaction_id: `4200${Array.from(randomBytes(24), (b) => String(b % 10)).join('')}`,
+    trade_type: 'JSAPI',
+    trade_state: 'SUCCESS',
+    trade_state_desc: '支付成功',
+    bank_type: 'CMC',
+    attach: '',
+    success_time: new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00',
+    payer: { openid: `oUpF8u${nonce(22)}` },
+    amount: { total, payer_total: total, currency: 'CNY', payer_currency: 'CNY' },
+    scene_info: { device_id: '013467007045764' },
+    promotion_detail: [],
+  });
+}
+
+/** CPU microseconds (user + system, every thread of this process) spent in `fn`. */
+function cpuMicros(fn: () => void): number {
+  const before = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(before);
+  return d.user + d.system;
+}
+
+/**
+ * The crypto of one v3 notification, per notification over N: WeChat's SHA256withRSA signature over
+ * `timestamp\nnonce\nbody\n` with the platform private key (shown for scale), our verification of it with
+ * the platform certificate's public key (signatureProblem, as the notify function calls it), and our
+ * AEAD_AES_256_GCM decryption of the resource with the APIv3 key. Each phase runs over all N at once and is
+ * timed in CPU (process.cpuUsage), not wall time; the figure is the median of V3_CRYPTO_ROUNDS rounds.
+ */
+async function v3NotifyCrypto(emu: Emulator) {
+  const v3 = await v3Section(emu);
+  const platform = emu.v3Platform.current();
+  const signKey = privateKeyOf(platform.privateKey);
+  const verifyKey = publicKeyOf(platform.pem);
+  progress(`v3 notification crypto: ${V3_CRYPTO_COUNT} notifications x${V3_CRYPTO_ROUNDS} rounds`);
+
+  // Not timed: the notifications as WeChat builds them, before it signs them.
+  const plain: string[] = [];
+  const items = Array.from({ length: V3_CRYPTO_COUNT }, (_, i) => {
+    const resource = v3Transaction(v3, i);
+    plain.push(resource);
+    const n = nonce(32);
+    const envelope = {
+      id: `EV-${Array.from(randomBytes(19), (b) => String(b % 10)).join('')}`,
+      create_time: new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00',
+      resource_type: 'encrypt-resource',
+      event_type: 'TRANSACTION.SUCCESS',
+      summary: '支付成功',
+      resource: { original_type: 'transaction', algorithm: 'AEAD_AES_256_GCM', ciphertext: aes256GcmEncrypt(resource, v3.apiv3_key, n.slice(0, 12), 'transaction'), associated_data: 'transaction', nonce: n.slice(0, 12) },
+    };
+    return { body: JSON.stringify(envelope), resource: envelope.resource, nonce: n, timestamp: String(Math.floor(Date.now() / 1000)) };
+  });
+  const avgBytes = plain.reduce((a, p) => a + Buffer.byteLength(p), 0) / plain.length;
+
+  const signatures = new Array<string>(items.length);
+  const problems = new Array<string | undefined>(items.length);
+  const decrypted = new Array<string>(items.length);
+  const sign = () => items.forEach((x, i) => (signatures[i] = rsaSha256Sign(`${x.timestamp}\n${x.nonce}\n${x.body}\n`, signKey)));
+  const verify = () => {
+    const now = Date.now();
+    items.forEach((x, i) => (problems[i] = signatureProblem({ timestamp: x.timestamp, nonce: x.nonce, signature: signatures[i], serial: platform.serial }, x.body, verifyKey, now)));
+  };
+  const decrypt = () => items.forEach((x, i) => (decrypted[i] = aes256GcmDecrypt(x.resource.ciphertext, v3.apiv3_key, x.resource.nonce, x.resource.associated_data)));
+
+  // One untimed pass warms up OpenSSL, the key objects and the JIT.
+  sign();
+  verify();
+  decrypt();
+  const per = { sign: [] as number[], verify: [] as number[], decrypt: [] as number[] };
+  for (let r = 0; r < V3_CRYPTO_ROUNDS; r++) {
+    per.sign.push(cpuMicros(sign) / items.length);
+    per.verify.push(cpuMicros(verify) / items.length);
+    per.decrypt.push(cpuMicros(decrypt) / items.length);
+    const bad = problems.findIndex((p) => p !== undefined);
+    if (bad >= 0) throw new Error(`v3 notification ${bad} did not verify: ${problems[bad]}`);
+    const wrong = decrypted.findIndex((d, i) => d !== plain[i]);
+    if (wrong >= 0) throw new Error(`v3 notification ${wrong} decrypted to something else`);
+  }
+  const us = (x: number) => `${x.toFixed(1)} µs`;
+  const [signUs, verifyUs, decryptUs] = [median(per.sign), median(per.verify), median(per.decrypt)];
+  row(`v3 notify crypto: verify + decrypt (CPU, N=${V3_CRYPTO_COUNT})`, us(verifyUs + decryptUs));
+  row('  v3 notify: verify SHA256withRSA (CPU)', us(verifyUs));
+  row(`  v3 notify: decrypt AES-256-GCM, ${avgBytes.toFixed(0)} B (CPU)`, us(decryptUs));
+  row("  v3 notify: sign (WeChat's side, for scale)", us(signUs));
+}
+
+/**
+ * v3 notifications end to end: V3_NOTIFY_COUNT distinct orders placed under pay_sp v3, each paid through
+ * the sandbox's `POST /pay`, which signs and encrypts a TRANSACTION.SUCCESS and delivers it to
+ * /http/notify/v3; the round trip is pay -> notification -> verify, decrypt, apply -> 204 -> answer.
+ */
+async function v3NotifyThroughput(emu: Emulator) {
+  await withPaySp(emu, 'v3', async () => {
+    progress(`creating ${V3_NOTIFY_COUNT} v3 orders through POST /fn/pay`);
+    const ids = Array.from({ length: V3_NOTIFY_COUNT }, (_, i) => `bench-v3n-${i}-${randomBytes(3).toString('hex')}`);
+    const outTradeNos = await pool(ids, 10, (id) => createOrder(emu, id));
+    const first = await emu.store.get<{ provider?: string }>('pay_orders', outTradeNos[0]);
+    if (first?.provider !== 'v3') throw new Error(`orders made under pay_sp v3 are ${first?.provider ?? 'missing'} orders`);
+
+    progress(`paying ${V3_NOTIFY_COUNT} v3 orders through the sandbox, ${NOTIFY_CONCURRENCY} in flight`);
+    const started = process.hrtime.bigint();
+    const results = await pool(outTradeNos, NOTIFY_CONCURRENCY, async (no) => {
+      const t0 = process.hrtime.bigint();
+      const r = await httpJson<{ notify?: { status?: number; body?: string } | null }>(`${emu.url}/sandbox/wechatpay-v3/pay`, 'POST', { out_trade_no: no });
+      return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: r.notify?.status, body: r.notify?.body ?? '' };
+    });
+    const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+    const bad = results.filter((r) => r.status !== 204);
+    if (bad.length) throw new Error(`${bad.length} v3 notifications not acknowledged with 204, e.g. HTTP ${bad[0].status} ${bad[0].body.slice(0, 300)}`);
+    const notPaid: string[] = [];
+    for (const no of outTradeNos) {
+      const o = await emu.store.get<{ status: string }>('pay_orders', no);
+      if (o?.status !== 'PAID') notPaid.push(`${no}: ${o?.status ?? 'missing'}`);
+    }
+    if (notPaid.length) throw new Error(`${notPaid.length} v3 orders not PAID after their notification, e.g. ${notPaid[0]}`);
+
+    const lat = results.map((r) => r.ms);
+    row(`v3 notify throughput (${V3_NOTIFY_COUNT} distinct, c=${NOTIFY_CONCURRENCY})`, `${(V3_NOTIFY_COUNT / (wallMs / 1000)).toFixed(0)} /s`);
+    row('  v3 pay -> 204 round trip p50', ms(percentile(lat, 50)));
+    row('  v3 pay -> 204 round trip p99', ms(percentile(lat, 99)));
+    row('  v3 notify wall time', ms(wallMs));
+  });
+}
+
 async function notifyStorm(emu: Emulator, hooks: Map<string, number>) {
   const config = await httpJson<Record<string, unknown> & { on_paid?: Record<string, unknown> }>(`${emu.url}/db/config/payment`, 'GET');
   await httpJson(`${emu.url}/db/config/payment`, 'PUT', { ...config, on_paid: { ...config.on_paid, call_function: 'bench-hook' } });
@@ -319,8 +512,12 @@ async function main() {
         },
       },
     });
-    await coldUnifiedOrder(emu, compileShim(tmp));
+    const shimJs = compileShim(tmp);
+    await coldUnifiedOrder(emu, shimJs, 'v2');
+    await coldUnifiedOrder(emu, shimJs, 'v3');
+    await v3NotifyCrypto(emu);
     await notifyThroughput(emu);
+    await v3NotifyThroughput(emu);
     await notifyStorm(emu, hooks);
   } finally {
     await emu?.close().catch((err: Error) => progress(`closing the emulator: ${err.message}`));

@@ -7,7 +7,7 @@ import { randomBytes } from 'crypto';
 import { md5Hex } from '../../shared/crypto/hash';
 import { sortedQuery } from '../../shared/crypto/query';
 import type { CloudPay } from '../../shared/runtime/port';
-import { json, type Sandbox, type SandboxResponse } from './types';
+import { json, jsonBody, type Sandbox, type SandboxResponse } from './types';
 
 /** CloudBase's own service-provider ids, as the docs' examples show them. */
 const SP = { appid: 'wxd2565e6a04246fd1', mchId: '1800780001' };
@@ -170,13 +170,7 @@ export function cloudPaySandbox(deliver: (functionName: string, event: Record<st
     cloudPay,
     order: (sub, no) => orders.get(key(sub, no)),
     async handle(req) {
-      const body = (() => {
-        try {
-          return JSON.parse(req.body.toString('utf8') || '{}') as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      })();
+      const body = jsonBody(req);
       if (req.method !== 'POST') return json(405, { error: 'POST only' });
       if (req.path === '/pay') return pay(body);
       if (req.path === '/refund') return finishRefund(body);

@@ -27,3 +27,13 @@ export const json = (status: number, value: unknown): SandboxResponse => ({
   headers: { 'content-type': 'application/json; charset=utf-8' },
   body: JSON.stringify(value),
 });
+
+/** A control route's JSON body; anything unreadable is an empty object (the route then says what is missing). */
+export function jsonBody(req: SandboxRequest): Record<string, unknown> {
+  try {
+    const v = JSON.parse(req.body.toString('utf8') || '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : {};
+  } catch {
+    return {};
+  }
+}

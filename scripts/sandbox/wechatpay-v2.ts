@@ -9,7 +9,7 @@ import { md5Hex } from '../../shared/crypto/hash';
 import { buildFlatXml, parseFlatXml } from '../../shared/crypto/xml';
 import { signV2, verifyV2, type V2SignType } from '../../shared/providers/wechatpay-v2/sign';
 import { deliver } from './deliver';
-import { json, type Sandbox, type SandboxRequest, type SandboxResponse } from './types';
+import { json, type Sandbox, type SandboxRequest, type SandboxResponse, jsonBody } from './types';
 
 export interface V2SandboxMerchant {
   mchid: string;
@@ -283,14 +283,6 @@ export function wechatPayV2Sandbox(opts: { timeoutMs?: number } = {}): Sandbox &
     return json(200, { out_refund_no: rf.out_refund_no, refund_status: rf.status, notify: d });
   }
 
-  function parseJson(req: SandboxRequest): Record<string, unknown> {
-    try {
-      const v = JSON.parse(req.body.toString('utf8') || '{}');
-      return v && typeof v === 'object' ? v : {};
-    } catch {
-      return {};
-    }
-  }
 
   return {
     name: 'wechatpay-v2',
@@ -302,10 +294,10 @@ export function wechatPayV2Sandbox(opts: { timeoutMs?: number } = {}): Sandbox &
     async handle(req) {
       const name = req.path.replace(/^\/+/, '');
       if (req.method !== 'POST') return json(405, { error: 'POST only' });
-      if (name === 'pay') return simulatePay(parseJson(req));
-      if (name === 'refund') return completeRefund(parseJson(req));
+      if (name === 'pay') return simulatePay(jsonBody(req));
+      if (name === 'refund') return completeRefund(jsonBody(req));
       if (name === 'faults') {
-        const b = parseJson(req);
+        const b = jsonBody(req);
         fault = b.mode ? { kind: b.mode as Fault, left: typeof b.count === 'number' ? b.count : 1 } : null;
         return json(200, { fault });
       }

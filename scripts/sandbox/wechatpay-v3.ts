@@ -13,7 +13,7 @@ import { aes256GcmEncrypt } from '../../shared/crypto/aes-gcm';
 import { nonce } from '../../shared/crypto/nonce';
 import { publicKeyOf, rsaSha256Sign, rsaSha256Verify } from '../../shared/crypto/rsa';
 import { deliver, type Delivery } from './deliver';
-import { json as control, type Sandbox, type SandboxRequest, type SandboxResponse } from './types';
+import { json as control, type Sandbox, type SandboxRequest, type SandboxResponse, jsonBody } from './types';
 import type { PlatformIdentity } from './wechatpay-v3-platform';
 
 export interface V3SandboxMerchant {
@@ -473,14 +473,6 @@ export function wechatPayV3Sandbox(opts: { platform: PlatformIdentity; stallMs?:
     return control(200, { out_refund_no: rf.out_refund_no, refund_status: rf.status, notify: d });
   }
 
-  function controlBody(req: SandboxRequest): Body {
-    try {
-      const v = JSON.parse(req.body.toString('utf8') || '{}');
-      return v && typeof v === 'object' ? v : {};
-    } catch {
-      return {};
-    }
-  }
 
   return {
     name: 'wechatpay-v3',
@@ -498,15 +490,16 @@ export function wechatPayV3Sandbox(opts: { platform: PlatformIdentity; stallMs?:
       const route = req.path.split('?')[0];
       if (['/pay', '/refund', '/rotate', '/faults'].includes(route)) {
         if (req.method !== 'POST') return control(405, { error: 'POST only' });
-        const b = controlBody(req);
+        const b = jsonBody(req);
         if (route === '/pay') return simulatePay(b);
         if (route === '/refund') return completeRefund(b);
         if (route === '/rotate') {
           platform.rotate();
           return control(200, { current: platform.current().serial, serials: platform.certificates().map((c) => c.serial) });
         }
-        if (b.mode && !FAULTS.includes(b.mode)) return control(400, { error: `mode must be one of ${FAULTS.join(', ')}` });
-        fault = b.mode ? { kind: b.mode, left: typeof b.count === 'number' ? b.count : 1 } : null;
+        const mode = b.mode as V3Fault | undefined;
+        if (mode && !FAULTS.includes(mode)) return control(400, { error: `mode must be one of ${FAULTS.join(', ')}` });
+        fault = mode ? { kind: mode, left: typeof b.count === 'number' ? b.count : 1 } : null;
         return control(200, { fault });
       }
 

@@ -1,6 +1,7 @@
 import type { CreatePaymentInput, PaymentReport, RefundReport } from '../types';
 import { formatCstCompact, parseCstCompact } from '../../core/clock';
 import type { CloudPayAnswer, CloudPayCallback, CloudPayMerchant } from './wire';
+import { paymentState, refundState } from '../wechat-states';
 
 /** A field under its camelCase or snake_case name, as a string. */
 export function field(o: Record<string, unknown>, camel: string): string | undefined {
@@ -33,20 +34,10 @@ export function unifiedOrderParams(m: CloudPayMerchant, input: CreatePaymentInpu
   return p;
 }
 
-const TRADE_STATE: Record<string, PaymentReport['state']> = {
-  SUCCESS: 'PAID',
-  REFUND: 'PAID',
-  NOTPAY: 'PENDING',
-  USERPAYING: 'PENDING',
-  CLOSED: 'CLOSED',
-  REVOKED: 'CLOSED',
-  PAYERROR: 'FAILED',
-};
-
 /** A queryOrder answer or a pay callback (same fields) in domain terms. */
 export function paymentReport(a: CloudPayAnswer | CloudPayCallback, state?: PaymentReport['state']): PaymentReport {
   const tradeState = field(a, 'tradeState');
-  const s = state ?? TRADE_STATE[tradeState ?? ''] ?? 'PENDING';
+  const s = state ?? paymentState(tradeState);
   const sub = field(a, 'subMchId');
   return {
     out_trade_no: field(a, 'outTradeNo') ?? '',
@@ -62,13 +53,6 @@ export function paymentReport(a: CloudPayAnswer | CloudPayCallback, state?: Paym
   };
 }
 
-const REFUND_STATE: Record<string, RefundReport['state']> = {
-  SUCCESS: 'SUCCESS',
-  PROCESSING: 'PROCESSING',
-  REFUNDCLOSE: 'CLOSED',
-  CHANGE: 'ABNORMAL',
-};
-
 /** A refund callback, or one refund from a refund answer, in domain terms. */
 export function refundReport(a: CloudPayAnswer | CloudPayCallback, outRefundNo?: string, index?: number): RefundReport {
   const at = (name: string) => (index === undefined ? field(a, name) : field(a, `${name}${index}`) ?? field(a, `${name}_${index}`));
@@ -78,7 +62,7 @@ export function refundReport(a: CloudPayAnswer | CloudPayCallback, outRefundNo?:
   return {
     out_refund_no: outRefundNo ?? at('outRefundNo') ?? '',
     out_trade_no: field(a, 'outTradeNo'),
-    state: REFUND_STATE[status] ?? 'PROCESSING',
+    state: refundState(status),
     refund_id: at('refundId'),
     amount: amount !== undefined && /^[0-9]+$/.test(amount) ? Number(amount) : undefined,
     total: int(a, 'totalFee'),

@@ -2,7 +2,8 @@ import { formatCstCompact, parseCstCompact } from '../../core/clock';
 import type { MerchantIds } from '../../store/orders';
 import type { CreatePaymentInput, PaymentReport, RefundReport, RequestPaymentFields } from '../types';
 import { signV2 } from './sign';
-import type { V2Fields, V2Merchant, V2RefundStatus, V2TradeState } from './wire';
+import { paymentState, refundState } from '../wechat-states';
+import type { V2Fields, V2Merchant } from './wire';
 
 /** The ids every request carries: the merchant's, plus the sub-merchant's in service-provider mode. */
 export function merchantFields(m: V2Merchant): V2Fields {
@@ -60,16 +61,6 @@ export function requestPayment(m: V2Merchant, prepayId: string, nonceStr: string
   return { ...fields, paySign: signV2(fields, m.key, m.sign_type) };
 }
 
-const TRADE_STATE: Record<V2TradeState, PaymentReport['state']> = {
-  SUCCESS: 'PAID',
-  REFUND: 'PAID', // paid, then (partly) refunded: refunds are tracked on their own
-  NOTPAY: 'PENDING',
-  USERPAYING: 'PENDING',
-  CLOSED: 'CLOSED',
-  REVOKED: 'CLOSED',
-  PAYERROR: 'FAILED',
-};
-
 /** A whole-number field, or undefined when absent or not digits. */
 export function toInt(s: string | undefined): number | undefined {
   return s !== undefined && /^[0-9]+$/.test(s) ? Number(s) : undefined;
@@ -93,15 +84,8 @@ export function paymentReport(f: V2Fields, state: PaymentReport['state']): Payme
 
 /** An unknown trade_state (WeChat adds some over time, e.g. ACCEPT) is treated as not settled yet. */
 export function tradeStateReport(f: V2Fields): PaymentReport {
-  return paymentReport(f, TRADE_STATE[f.trade_state as V2TradeState] ?? 'PENDING');
+  return paymentReport(f, paymentState(f.trade_state));
 }
-
-const REFUND_STATE: Record<V2RefundStatus, RefundReport['state']> = {
-  SUCCESS: 'SUCCESS',
-  PROCESSING: 'PROCESSING',
-  REFUNDCLOSE: 'CLOSED',
-  CHANGE: 'ABNORMAL',
-};
 
 /** `yyyy-MM-dd HH:mm:ss` in China Standard Time. */
 function parseCstDateTime(s: string | undefined): number | undefined {
@@ -114,11 +98,11 @@ export function refundQueryReport(f: V2Fields, outRefundNo: string): RefundRepor
   const count = toInt(f.refund_count) ?? 0;
   for (let i = 0; i < count; i++) {
     if (f[`out_refund_no_${i}`] !== outRefundNo) continue;
-    const status = f[`refund_status_${i}`] as V2RefundStatus;
+    const status = f[`refund_status_${i}`];
     return {
       out_refund_no: outRefundNo,
       out_trade_no: f.out_trade_no,
-      state: REFUND_STATE[status] ?? 'PROCESSING',
+      state: refundState(status),
       refund_id: f[`refund_id_${i}`],
       amount: toInt(f[`refund_fee_${i}`]),
       total: toInt(f.total_fee),
@@ -132,11 +116,11 @@ export function refundQueryReport(f: V2Fields, outRefundNo: string): RefundRepor
 
 /** The decrypted `req_info` of a refund notification. */
 export function refundNotifyReport(plain: V2Fields, outer: V2Fields): RefundReport {
-  const status = plain.refund_status as V2RefundStatus;
+  const status = plain.refund_status;
   return {
     out_refund_no: plain.out_refund_no,
     out_trade_no: plain.out_trade_no,
-    state: REFUND_STATE[status] ?? 'PROCESSING',
+    state: refundState(status),
     refund_id: plain.refund_id,
     amount: toInt(plain.refund_fee),
     total: toInt(plain.total_fee),

@@ -15,10 +15,7 @@ export type V2Api = keyof typeof V2_PATHS;
 
 export const V2_DEFAULT_BASE = 'https://api.mch.weixin.qq.com';
 
-/** `trade_state` of orderquery. */
-export type V2TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' | 'USERPAYING' | 'PAYERROR';
-/** `refund_status` of refundquery and of the refund notification's `req_info`. */
-export type V2RefundStatus = 'SUCCESS' | 'REFUNDCLOSE' | 'PROCESSING' | 'CHANGE';
+/** `trade_state` (orderquery) and `refund_status` (refundquery, req_info) are mapped in ../wechat-states.ts. */
 
 /** `err_code`s after which the same request may be sent again unchanged. */
 export const RETRYABLE_ERRORS = ['SYSTEMERROR', 'BIZERR_NEED_RETRY', 'FREQUENCY_LIMITED', 'FREQ_LIMIT'];

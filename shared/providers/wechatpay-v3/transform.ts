@@ -2,6 +2,7 @@ import { rsaSha256Sign } from '../../crypto/rsa';
 import type { MerchantIds } from '../../store/orders';
 import type { CreatePaymentInput, PaymentReport, RefundInput, RefundReport, RequestPaymentFields } from '../types';
 import type { V3Merchant, V3Refund, V3Transaction } from './wire';
+import { paymentState } from '../wechat-states';
 
 /** RFC 3339 in China Standard Time, the form v3 takes times in: 2026-11-22T10:34:56+08:00. */
 export function rfc3339Cst(ms: number): string {
@@ -68,16 +69,6 @@ export function requestPayment(m: V3Merchant, prepayId: string, nonceStr: string
   return { appId, timeStamp, nonceStr, package: pkg, signType: 'RSA', paySign: rsaSha256Sign(`${appId}\n${timeStamp}\n${nonceStr}\n${pkg}\n`, m.private_key) };
 }
 
-const TRADE_STATE: Record<string, PaymentReport['state']> = {
-  SUCCESS: 'PAID',
-  REFUND: 'PAID',
-  NOTPAY: 'PENDING',
-  USERPAYING: 'PENDING',
-  CLOSED: 'CLOSED',
-  REVOKED: 'CLOSED',
-  PAYERROR: 'FAILED',
-};
-
 const time = (s: string | undefined) => {
   const t = s ? Date.parse(s) : NaN;
   return Number.isFinite(t) ? t : undefined;
@@ -85,7 +76,7 @@ const time = (s: string | undefined) => {
 
 /** A transaction, direct or partner, in domain terms; partner ids map onto appid / mchid. */
 export function paymentReport(t: V3Transaction): PaymentReport {
-  const state = TRADE_STATE[t.trade_state] ?? 'PENDING';
+  const state = paymentState(t.trade_state);
   const merchant: Partial<MerchantIds> = {};
   const appid = t.sp_appid ?? t.appid;
   const mchid = t.sp_mchid ?? t.mchid;
