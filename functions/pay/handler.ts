@@ -25,6 +25,8 @@ export const payHandler = createHandler('pay', {
         amount: Type.Optional(Amount),
         description: Type.Optional(Type.String({ minLength: 1, maxLength: 127 })),
         payer_openid: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        pay_method: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'wechat (default), or a method the provider pays through a page' })),
+        currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', errorMessage: 'must be an ISO 4217 code such as "EUR"' })),
       },
       { additionalProperties: false },
     ),

@@ -110,6 +110,12 @@ export const PaymentConfigSchema = Type.Object(
     }),
     currency: Type.String({ ...Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "CNY"'), default: 'CNY' }),
     refund_currency: Type.Optional(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "CNY"')),
+    currencies: Type.Optional(
+      Type.Array(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "EUR"'), {
+        minItems: 1,
+        description: 'currencies a client may pick for an order (unifiedorder currency); the default is currency alone',
+      }),
+    ),
     amount_source: OneOf(['order', 'client'] as const, {
       default: 'order',
       description: "'order': amount and payer come from the business order; 'client': the client's amount is recorded",

@@ -40,7 +40,7 @@ async function payment(cloud: Cloud, e: CloudPayCallback): Promise<Applied & { r
     claimed.amount === order.amount &&
     claimed.merchant?.sub_mchid === order.merchant.sub_mchid &&
     !!claimed.transaction_id;
-  const report = consistent ? claimed : await provider.query(ctx, order.out_trade_no);
+  const report = consistent ? claimed : await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
   return { ...(await applyPaymentReport(cloud, loaded.config, order, report)), report };
 }
 

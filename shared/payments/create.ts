@@ -24,6 +24,8 @@ interface OrderLink {
 
 export interface CreateInput {
   order_id?: string;
+  pay_method?: string;
+  currency?: string;
   out_trade_no?: string;
   amount?: number;
   description?: string;
@@ -118,8 +120,15 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   const loaded = await paymentConfigs.forApp(cloud.store, cloud.clock, caller.appid);
   const c = loaded.config;
   const { provider, ctx } = providerContext(cloud, loaded, c.pay_sp);
-  if (!provider.currencies.includes(c.currency)) {
-    throw notSupported(`provider ${c.pay_sp} does not take ${c.currency}; it takes ${provider.currencies.join(', ')}`);
+  const payMethod = input.pay_method ?? 'wechat';
+  if (!provider.methods.includes(payMethod)) {
+    throw notSupported(`pay_method "${payMethod}" is not offered by ${c.pay_sp}; it offers ${provider.methods.join(', ')}`);
+  }
+  const currency = input.currency ?? c.currency;
+  const allowed = c.currencies ?? [c.currency];
+  if (!allowed.includes(currency)) throw invalidInput(`currency ${currency} is not accepted here; config/payment allows ${allowed.join(', ')}`);
+  if (!provider.currencies.includes(currency)) {
+    throw notSupported(`provider ${c.pay_sp} does not take ${currency}; it takes ${provider.currencies.join(', ')}`);
   }
   const max = Math.min(c.max_amount, provider.maxAmount);
 
@@ -149,7 +158,8 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     payer_openid: payer,
     payer_appid: caller.appid,
     amount: terms.amount,
-    currency: c.currency,
+    currency,
+    pay_method: payMethod,
     description: terms.description,
     status: 'CREATED',
     expires_at: now + c.order_expire_minutes * 60_000,
@@ -163,7 +173,7 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   let order = fresh;
   if ((await insertOrder(cloud.store, fresh)) === 'exists') {
     order = (await getOrder(cloud.store, outTradeNo)) as PayOrder;
-    if (order.payer_openid !== payer || order.amount !== terms.amount || order.currency !== fresh.currency) {
+    if (order.payer_openid !== payer || order.amount !== terms.amount || order.currency !== fresh.currency || (order.pay_method ?? 'wechat') !== payMethod) {
       throw conflict(`out_trade_no ${outTradeNo} is already used by another order`);
     }
     if (order.status !== 'CREATED') throw conflict(`order ${outTradeNo} is ${order.status}; it cannot be paid again`);
@@ -181,6 +191,8 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   // A refusal leaves the order CREATED: the same number is sent again once the cause (often the config) is fixed.
   const res = await pinned.provider.create(pinned.ctx, {
     out_trade_no: order.out_trade_no,
+    pay_method: order.pay_method ?? 'wechat',
+    payer_appid: order.payer_appid,
     amount: order.amount,
     currency: order.currency,
     description: order.description,
@@ -190,16 +202,16 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     expires_at: order.expires_at,
   });
 
-  if (res.kind === 'pay') {
-    await cloud.store.update(ORDERS, order._id, { status: 'CREATED' }, {
-      prepay_id: res.prepay_id,
-      prepay_expires_at: res.prepay_expires_at,
-      updated_at: cloud.clock.now(),
-    });
-    return { ...orderView(order), payment: res.payment };
+  if (res.kind === 'pay' || res.kind === 'redirect') {
+    // The provider's own trade id (acquirers query and refund by it) is kept with the order.
+    const patch: Record<string, unknown> = { updated_at: cloud.clock.now() };
+    if (res.provider_trade_no) patch.provider_trade_no = res.provider_trade_no;
+    if (res.kind === 'pay') Object.assign(patch, { prepay_id: res.prepay_id, prepay_expires_at: res.prepay_expires_at });
+    await cloud.store.update(ORDERS, order._id, { status: 'CREATED' }, patch);
+    return res.kind === 'pay' ? { ...orderView(order), payment: res.payment } : { ...orderView(order), url: res.url };
   }
   // The provider already knows the order as paid or closed: find the truth and apply it.
-  const report = await pinned.provider.query(pinned.ctx, order.out_trade_no);
+  const report = await pinned.provider.query(pinned.ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
   const applied = await applyPaymentReport(cloud, pinnedConfig.config, order, report);
   return orderView(applied.order ?? order);
 }

@@ -1,5 +1,6 @@
 import { paymentConfigs, providerContext } from './context';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
+import { syncRefund } from './refund';
 import { isProviderId, providerFor } from '../providers/registry';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
 import { AppError, configInvalid, notSupported } from '../core/errors';
@@ -7,7 +8,7 @@ import { CONFIG_COLLECTION, type LoadedPaymentConfig } from '../config/payment-l
 import type { ProviderId } from '../config/payment';
 import type { Cloud } from '../runtime/port';
 import { recordEvent } from '../store/events';
-import { getOrder, type PayOrder } from '../store/orders';
+import { getOrder, ORDERS, type PayOrder } from '../store/orders';
 import { getRefund, type PayRefund } from '../store/refunds';
 
 /**
@@ -39,11 +40,23 @@ function verifyWith(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentC
   return provider.notify!.verify(ctx, req);
 }
 
-/** The order a verified event is about (through its refund record for refunds). */
+/** What a verified event names: an order, or a refund (and through it, its order). */
+function namesOf(event: NotifyEvent): { out_trade_no?: string; provider_trade_no?: string; out_refund_no?: string } {
+  if (event.kind === 'payment') return { out_trade_no: event.report.out_trade_no };
+  if (event.kind === 'refund') return { out_refund_no: event.report.out_refund_no };
+  return event;
+}
+
+/** The order a verified event is about (through its refund record for refunds, or the provider's trade id). */
 async function orderOf(cloud: Cloud, event: NotifyEvent): Promise<PayOrder | null> {
-  if (event.kind === 'payment') return getOrder(cloud.store, event.report.out_trade_no);
-  const refund = await getRefund(cloud.store, event.report.out_refund_no);
-  return refund ? getOrder(cloud.store, refund.out_trade_no) : null;
+  const n = namesOf(event);
+  if (n.out_refund_no) {
+    const refund = await getRefund(cloud.store, n.out_refund_no);
+    return refund ? getOrder(cloud.store, refund.out_trade_no) : null;
+  }
+  if (n.out_trade_no) return getOrder(cloud.store, n.out_trade_no);
+  if (n.provider_trade_no) return (await cloud.store.find<PayOrder>(ORDERS, { provider_trade_no: n.provider_trade_no }, { limit: 1 }))[0] ?? null;
+  return null;
 }
 
 /**
@@ -72,12 +85,23 @@ async function verify(cloud: Cloud, provider: PaymentProvider<unknown>, provider
   throw new NotificationRejected(last);
 }
 
-/** Applies a verified event to the order it names, which must belong to this provider. */
+/**
+ * Applies a verified event to the order it names, which must belong to this provider. A hint is applied
+ * only through what the provider answers when asked about it.
+ */
 async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPaymentConfig, event: NotifyEvent, order: PayOrder | null): Promise<Applied> {
-  if (!order) return { outcome: 'rejected', reason: event.kind === 'payment' ? 'unknown order' : 'unknown refund', settled: false };
+  const refundNo = namesOf(event).out_refund_no;
+  if (!order) return { outcome: 'rejected', reason: refundNo ? 'unknown refund' : 'unknown order', settled: false };
   if (order.provider !== providerId) return { outcome: 'rejected', reason: `the order belongs to provider ${order.provider}`, settled: false };
   if (event.kind === 'payment') return applyPaymentReport(cloud, loaded.config, order, event.report);
-  return applyRefundReport(cloud, (await getRefund(cloud.store, event.report.out_refund_no)) as PayRefund, event.report);
+  const refund = refundNo ? await getRefund(cloud.store, refundNo) : null;
+  if (event.kind === 'refund') return applyRefundReport(cloud, refund as PayRefund, event.report);
+  if (refund) {
+    const after = await syncRefund(cloud, refund, { order, loaded });
+    return { outcome: after.status === refund.status ? 'duplicate' : 'applied', settled: true, order };
+  }
+  const { provider, ctx } = providerContext(cloud, loaded, providerId);
+  return applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
 }
 
 /**
@@ -97,10 +121,10 @@ export async function handleNotification(cloud: Cloud, providerId: ProviderId, r
     const result = await apply(cloud, providerId, loaded, event, order);
     await record({
       provider: providerId,
-      kind: event.kind,
+      kind: namesOf(event).out_refund_no ? 'refund' : 'payment',
       dedupe_key: event.dedupe_key,
-      out_trade_no: event.report.out_trade_no,
-      out_refund_no: event.kind === 'refund' ? event.report.out_refund_no : undefined,
+      out_trade_no: order?.out_trade_no ?? namesOf(event).out_trade_no,
+      out_refund_no: namesOf(event).out_refund_no,
       outcome: result.outcome,
       reason: result.reason,
       fields: event.fields,

@@ -34,7 +34,7 @@ export async function queryPayment(cloud: Cloud, caller: Caller, outTradeNo: str
   const { order, loaded } = await ownOrder(cloud, caller, outTradeNo);
   if (order.status === 'CREATED' || order.status === 'CLOSED' || order.status === 'FAILED') {
     const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-    const report = await provider.query(ctx, order.out_trade_no);
+    const report = await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
     const applied = await applyPaymentReport(cloud, loaded.config, order, report);
     if (applied.outcome === 'rejected') {
       cloud.log.error('query found a payment that does not match the order', { out_trade_no: outTradeNo, reason: applied.reason });
@@ -55,8 +55,8 @@ export async function closeAtProvider(cloud: Cloud, loaded: LoadedPaymentConfig,
     throw conflict(`order ${order.out_trade_no}${why} can be closed from ${new Date(order.created_at + CLOSE_AFTER_MS).toISOString()} (five minutes after creation)`);
   }
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-  if ((await provider.close(ctx, order.out_trade_no)) === 'PAID') {
-    const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no));
+  if ((await provider.close(ctx, order.out_trade_no, order.provider_trade_no ?? undefined)) === 'PAID') {
+    const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
     return applied.order ?? order;
   }
   await transition(cloud.store, order, 'CREATED', 'CLOSED', { closed_at: now }, now);

@@ -183,7 +183,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
           return after.status === order.status ? 'unchanged' : 'changed';
         }
         const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-        const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no));
+        const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
         if (applied.outcome === 'rejected') {
           cloud.log.error('reconcile: the provider reports a payment that does not match the order', { out_trade_no: order.out_trade_no, reason: applied.reason });
           return 'failed';

@@ -119,6 +119,7 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
     const report = await provider.refund(ctx, {
       out_trade_no: order.out_trade_no,
       transaction_id: order.transaction_id ?? undefined,
+      provider_trade_no: order.provider_trade_no ?? undefined,
       out_refund_no: refund.out_refund_no,
       total: order.amount,
       amount: refund.amount,

@@ -11,6 +11,7 @@ export function orderView(o: PayOrder) {
     status: o.status,
     amount: o.amount,
     currency: o.currency,
+    pay_method: o.pay_method ?? 'wechat',
     provider: o.provider,
     transaction_id: o.transaction_id ?? null,
     refunded_amount: o.refunded_amount,

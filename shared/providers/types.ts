@@ -29,6 +29,10 @@ export interface ProviderCtx<C> {
 
 export interface CreatePaymentInput {
   out_trade_no: string;
+  /** `wechat` (the wx.requestPayment fields) or a method the provider pays through a page (`url`). */
+  pay_method: string;
+  /** The mini-program that pays (acquirers that need it as sub_app_id). */
+  payer_appid?: string;
   amount: number;
   currency: string;
   description: string;
@@ -50,7 +54,9 @@ export interface RequestPaymentFields {
 }
 
 export type CreatePaymentOutput =
-  | { kind: 'pay'; payment: RequestPaymentFields; prepay_id: string; prepay_expires_at: number }
+  | { kind: 'pay'; payment: RequestPaymentFields; prepay_id: string; prepay_expires_at: number; provider_trade_no?: string }
+  /** A payment page for a web-view or the clipboard (methods other than in-app WeChat Pay). */
+  | { kind: 'redirect'; url: string; provider_trade_no?: string }
   /** The provider says this order number is already paid (e.g. ORDERPAID): query it and apply. */
   | { kind: 'already_paid' }
   | { kind: 'already_closed' };
@@ -73,6 +79,7 @@ export interface PaymentReport {
 export interface RefundInput {
   out_trade_no: string;
   transaction_id?: string;
+  provider_trade_no?: string;
   out_refund_no: string;
   total: number;
   amount: number;
@@ -116,10 +123,15 @@ export interface NotifyHint {
   any_config?: boolean;
 }
 
-/** A verified notification. `fields` is what gets recorded (redacted) in the event log. */
+/**
+ * A verified notification. `fields` is what gets recorded (redacted) in the event log. A `hint` is a
+ * notification whose signature does not cover amount and state (or that carries neither): it only names the
+ * payment or refund, which is then queried and the query's answer applied.
+ */
 export type NotifyEvent =
   | { kind: 'payment'; dedupe_key: string; report: PaymentReport; fields: Record<string, unknown> }
-  | { kind: 'refund'; dedupe_key: string; report: RefundReport; fields: Record<string, unknown> };
+  | { kind: 'refund'; dedupe_key: string; report: RefundReport; fields: Record<string, unknown> }
+  | { kind: 'hint'; dedupe_key: string; out_trade_no?: string; provider_trade_no?: string; out_refund_no?: string; fields: Record<string, unknown> };
 
 /** The notification could not be proven authentic or well-formed: it changes nothing. */
 export class NotificationRejected extends Error {
@@ -133,15 +145,18 @@ export interface PaymentProvider<C = unknown> {
   id: string;
   /** Currencies an order may be in, and the largest single amount the provider takes (minor units). */
   currencies: readonly string[];
+  /** Payment methods it takes: `wechat` returns wx.requestPayment fields, the others a payment page url. */
+  methods: readonly string[];
   maxAmount: number;
   /** The ids an order is pinned to at creation, checked again on every notification. */
   merchantIds(config: C): import('../store/orders').MerchantIds;
   create(ctx: ProviderCtx<C>, input: CreatePaymentInput): Promise<CreatePaymentOutput>;
   /** Fresh `wx.requestPayment` fields for a prepay id that is still valid, without calling the provider. */
   repay?(ctx: ProviderCtx<C>, prepayId: string): RequestPaymentFields;
-  query(ctx: ProviderCtx<C>, outTradeNo: string): Promise<PaymentReport>;
+  /** `providerTradeNo` is the provider's own id, stored at creation, for providers that query by it. */
+  query(ctx: ProviderCtx<C>, outTradeNo: string, providerTradeNo?: string): Promise<PaymentReport>;
   /** 'PAID' when the provider refuses because the order was paid meanwhile. */
-  close(ctx: ProviderCtx<C>, outTradeNo: string): Promise<'CLOSED' | 'PAID'>;
+  close(ctx: ProviderCtx<C>, outTradeNo: string, providerTradeNo?: string): Promise<'CLOSED' | 'PAID'>;
   refund(ctx: ProviderCtx<C>, input: RefundInput): Promise<RefundReport>;
   queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
   /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */

@@ -47,6 +47,8 @@ export interface PayOrder {
   payer_appid?: string;
   amount: number;
   currency: string;
+  /** `wechat` (wx.requestPayment) or a method paid through the provider's page; absent on older orders: wechat. */
+  pay_method?: string;
   description: string;
   status: OrderStatus;
   /** The business order it pays, in `amount_source: 'order'` mode. */

@@ -17,7 +17,7 @@ function setup() {
   const ctx: ProviderCtx<CloudPayMerchant> = { config: m, cache: sharedCache(localStore(), systemClock), notifyUrl: '', http: cloud.http, clock: systemClock, log: cloud.log, cloudPay: cloud.cloudPay };
   return { sdk, ctx };
 }
-const input = { out_trade_no: 'CP000001', amount: 150, currency: 'CNY', description: '停车费', payer_openid: 'o-x', client_ip: '10.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 };
+const input = { out_trade_no: 'CP000001', pay_method: 'wechat', amount: 150, currency: 'CNY', description: '停车费', payer_openid: 'o-x', client_ip: '10.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 };
 const payment = { appId: 'wxd2565e6a04246fd1', timeStamp: '1700000000', nonceStr: 'n1', package: 'prepay_id=wx1', signType: 'MD5', paySign: 'ABC' };
 
 it('unifiedOrder gets the documented fields and types; payment is passed through unchanged', async () => {

@@ -40,6 +40,7 @@ const ctx = (config: V2Merchant, timeoutMs = 1500): ProviderCtx<V2Merchant> => (
 });
 const order = (over: Partial<CreatePaymentInput> = {}): CreatePaymentInput => ({
   out_trade_no: `T${Date.now()}${++seq}`,
+  pay_method: 'wechat',
   amount: 123,
   currency: 'CNY',
   description: '停车费',

@@ -41,7 +41,7 @@ function merchant(mode: 'certificate' | 'public_key'): V3Merchant {
 
 /** Ordering gets a signed 200 answer, which must be verified (a 404 for an unknown order is not). */
 const order = (ctx: ProviderCtx<V3Merchant>, no: string) =>
-  v3.create(ctx, { out_trade_no: no, amount: 100, currency: 'CNY', description: 'x', payer_openid: 'o', client_ip: '127.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 });
+  v3.create(ctx, { out_trade_no: no, pay_method: 'wechat', amount: 100, currency: 'CNY', description: 'x', payer_openid: 'o', client_ip: '127.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 });
 
 /** A context whose HTTP client counts the certificate downloads. */
 function context(m: V3Merchant, store: DocStore) {

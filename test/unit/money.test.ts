@@ -1,5 +1,5 @@
 /** assertAmount: positive whole minor units up to a limit; every refusal is INVALID_INPUT naming the field. */
-import { assertAmount } from '../../shared/core/money';
+import { assertAmount, fromMajor, toMajor } from '../../shared/core/money';
 import { AppError } from '../../shared/core/errors';
 
 const MAX = 5_000_000;
@@ -55,5 +55,32 @@ describe('assertAmount', () => {
   it('names the field it is given', () => {
     expect(refusal(-5, 'order.total_fee').message).toContain('order.total_fee');
     expect(refusal(1.5, 'refund_fee').message).toContain('refund_fee');
+  });
+});
+
+describe('major-unit strings for acquirers, without floats', () => {
+  it.each([
+    [10, 'EUR', '0.10'],
+    [1, 'EUR', '0.01'],
+    [123456, 'AUD', '1234.56'],
+    [0, 'EUR', '0.00'],
+    [5, 'JPY', '5'],
+    [1234, 'KWD', '1.234'],
+  ])('toMajor(%p, %s) = %s and back', (minor, currency, major) => {
+    expect(toMajor(minor, currency)).toBe(major);
+    expect(fromMajor(major, currency)).toBe(minor);
+  });
+
+  it('fromMajor takes short and padded decimals and numbers, refuses what is not an amount', () => {
+    expect(fromMajor('0.1', 'EUR')).toBe(10);
+    expect(fromMajor('12', 'EUR')).toBe(1200);
+    expect(fromMajor('1.500', 'EUR')).toBe(150);
+    expect(fromMajor(0.1, 'EUR')).toBe(10);
+    expect(fromMajor('1.234', 'EUR')).toBeUndefined();
+    expect(fromMajor('-1.00', 'EUR')).toBeUndefined();
+    expect(fromMajor('1e3', 'EUR')).toBeUndefined();
+    expect(fromMajor('', 'EUR')).toBeUndefined();
+    expect(fromMajor(undefined, 'EUR')).toBeUndefined();
+    expect(fromMajor('1.5', 'JPY')).toBeUndefined();
   });
 });

@@ -34,6 +34,7 @@ async function call(ctx: Ctx, api: keyof CloudPay, params: Record<string, unknow
 export const cloudPay: PaymentProvider<CloudPayMerchant> = {
   id: 'cloudpay',
   currencies: ['CNY'],
+  methods: ['wechat'],
   maxAmount: 2 ** 31 - 1,
   // The provider-level ids in answers are CloudBase's own; only the sub-merchant is the merchant's.
   merchantIds: (m) => ({ sub_mchid: m.sub_mchid }),

@@ -70,6 +70,7 @@ export function wechatPayV2(id: 'v2' | 'v2sp'): PaymentProvider<V2Merchant> {
   return {
     id,
     currencies: ['CNY'],
+    methods: ['wechat'],
     maxAmount: 2 ** 31 - 1, // total_fee is an Int
     merchantIds: t.merchantIds,
 

@@ -13,6 +13,7 @@ export function wechatPayV3(id: 'v3' | 'v3sp'): PaymentProvider<V3Merchant> {
   return {
     id,
     currencies: ['CNY'],
+    methods: ['wechat'],
     maxAmount: 2 ** 31 - 1,
     merchantIds: t.merchantIds,
 
