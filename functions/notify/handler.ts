@@ -54,6 +54,7 @@ export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpT
     // Unexpected faults answer 500 so the provider delivers again; the message carries no internals.
     const e = toAppError(err, 'notify', cloud);
     cloud.log.error('notification not processed; the provider will deliver it again', { path: event.path, code: e.code, message: e.message });
-    return textResponse(500, `${e.code}: ${e.message}`);
+    // Anyone can POST here: the details (config fields, appids) go to the log, not to the caller.
+    return textResponse(500, `${e.code}: not processed; the details are in the function's log`);
   }
 }

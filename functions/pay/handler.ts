@@ -1,4 +1,5 @@
 import { action, createHandler, Type } from '../../shared/core/handler';
+import { DEFAULT_TIMEOUT_MS } from '../../shared/http/client';
 import { createPayment } from '../../shared/payments/create';
 import { closePayment, queryPayment } from '../../shared/payments/query';
 import { queryRefund, refundPayment } from '../../shared/payments/refund';
@@ -9,10 +10,11 @@ const OutTradeNo = Type.String({ minLength: 1, maxLength: 64, errorMessage: 'mus
 const Amount = Type.Number({ errorMessage: 'must be a whole number of minor units (e.g. 100 for 1.00)' });
 
 /**
- * reconcile starts no new work this long before the function's timeout (config.json), so the document and
- * provider call in hand can finish: 20 s → 15 s.
+ * reconcile starts no new work this long before the function's timeout (config.json), so the document in
+ * hand can finish: up to two provider calls (a certificate download and a query, or a close and a query),
+ * each bounded by the HTTP timeout. 60 s → 44 s.
  */
-const RECONCILE_SAFETY_MS = 5_000;
+const RECONCILE_SAFETY_MS = 2 * DEFAULT_TIMEOUT_MS;
 export const RECONCILE_BUDGET_MS = Math.max(fnConfig.timeout * 1000 - RECONCILE_SAFETY_MS, 1_000);
 
 /** The `pay` function: one provider-neutral action table; the provider is chosen by config/payment.pay_sp. */

@@ -15,7 +15,7 @@ import { buildAll } from '../build';
 import { startEmulator, type Emulator } from '../emulator/server';
 import { DEMO_APPID, DEMO_OPENID } from '../emulator/seed';
 import { signV2 } from '../../shared/providers/wechatpay-v2/sign';
-import { signatureProblem } from '../../shared/providers/wechatpay-v3/sign';
+import { headerProblem, signatureVerifies } from '../../shared/providers/wechatpay-v3/sign';
 import { aes256GcmDecrypt, aes256GcmEncrypt } from '../../shared/crypto/aes-gcm';
 import { nonce } from '../../shared/crypto/nonce';
 import { privateKeyOf, publicKeyOf, rsaSha256Sign } from '../../shared/crypto/rsa';
@@ -356,7 +356,7 @@ function cpuMicros(fn: () => void): number {
 /**
  * The crypto of one v3 notification, per notification over N: WeChat's SHA256withRSA signature over
  * `timestamp\nnonce\nbody\n` with the platform private key (shown for scale), our verification of it with
- * the platform certificate's public key (signatureProblem, as the notify function calls it), and our
+ * the platform certificate's public key (headerProblem then signatureVerifies, as the notify function does), and our
  * AEAD_AES_256_GCM decryption of the resource with the APIv3 key. Each phase runs over all N at once and is
  * timed in CPU (process.cpuUsage), not wall time; the figure is the median of V3_CRYPTO_ROUNDS rounds.
  */
@@ -391,7 +391,10 @@ async function v3NotifyCrypto(emu: Emulator) {
   const sign = () => items.forEach((x, i) => (signatures[i] = rsaSha256Sign(`${x.timestamp}\n${x.nonce}\n${x.body}\n`, signKey)));
   const verify = () => {
     const now = Date.now();
-    items.forEach((x, i) => (problems[i] = signatureProblem({ timestamp: x.timestamp, nonce: x.nonce, signature: signatures[i], serial: platform.serial }, x.body, verifyKey, now)));
+    items.forEach((x, i) => {
+      const h = { timestamp: x.timestamp, nonce: x.nonce, signature: signatures[i], serial: platform.serial };
+      problems[i] = headerProblem(h, now) ?? (signatureVerifies(h, x.body, verifyKey) ? undefined : 'the signature does not verify');
+    });
   };
   const decrypt = () => items.forEach((x, i) => (decrypted[i] = aes256GcmDecrypt(x.resource.ciphertext, v3.apiv3_key, x.resource.nonce, x.resource.associated_data)));
 

@@ -2,7 +2,7 @@ import type { PaymentConfig } from '../config/payment';
 import type { PaymentReport, RefundReport } from '../providers/types';
 import type { Cloud } from '../runtime/port';
 import type { EventOutcome } from '../store/events';
-import { getOrder, transition, type MerchantIds, type PayOrder } from '../store/orders';
+import { getOrder, ORDERS, transition, type MerchantIds, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund, type RefundStatus } from '../store/refunds';
 import { runPaidHooks } from './hooks';
 
@@ -123,6 +123,8 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
     return { outcome: 'rejected', reason: 'merchant ids differ from the order', settled: false };
   }
 
+  if (refund.status === 'REJECTED' && COUNTS_AS_REFUNDED.includes(final)) return countLateRefund(cloud, refund, final);
+
   const wonRefund =
     !FINAL_REFUND.includes(refund.status) &&
     (await cloud.store.update(REFUNDS, refund._id, { status: { $in: ['REQUESTED', 'PROCESSING'] } }, {
@@ -141,4 +143,31 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
   if (!FINAL_REFUND.includes(settledRefund.status)) return { outcome: 'ignored', settled: false };
   const wonOrder = await settleRefundedOrder(cloud, settledRefund);
   return { outcome: wonRefund || wonOrder ? 'applied' : 'duplicate', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
+}
+
+/**
+ * The provider reports done a refund that was ended here as never received (released after a send with
+ * no answer). The money did leave: the record takes the provider's state and the order counts the amount,
+ * by compare-and-set on what it had counted, so it cannot be refunded twice.
+ */
+async function countLateRefund(cloud: Cloud, refund: PayRefund, final: RefundStatus): Promise<Applied> {
+  const now = cloud.clock.now();
+  const won = await cloud.store.update(REFUNDS, refund._id, { status: 'REJECTED' }, { status: final, finished_at: now, updated_at: now, late: true });
+  if (!won) return { outcome: 'duplicate', settled: true };
+  cloud.log.error('a refund ended here as never received was completed by the provider; its amount is now counted', {
+    out_refund_no: refund._id,
+    out_trade_no: refund.out_trade_no,
+  });
+  for (let i = 0; i < 5; i++) {
+    const order = await getOrder(cloud.store, refund.out_trade_no);
+    if (!order) break;
+    const refunded = order.refunded_amount + refund.amount;
+    const patch: Record<string, unknown> = { refunded_amount: refunded, updated_at: now };
+    // A refund in flight keeps the order REFUNDING; it settles from the new count later.
+    if (order.status !== 'REFUNDING') patch.status = refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    if (await cloud.store.update(ORDERS, order._id, { status: order.status, refunded_amount: order.refunded_amount }, patch)) {
+      return { outcome: 'applied', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
+    }
+  }
+  return { outcome: 'failed', reason: 'the order kept changing; the next delivery counts the refund', settled: false };
 }

@@ -53,7 +53,10 @@ async function refund(cloud: Cloud, e: CloudPayCallback): Promise<Applied & { re
   const sub = claimed.merchant?.sub_mchid;
   if (sub && sub !== found.order.merchant.sub_mchid) return { outcome: 'rejected', reason: 'sub_mch_id is not the order’s', settled: false };
   const report = claimed.amount !== undefined ? claimed : await found.provider.queryRefund(found.ctx, record._id);
-  return { ...(await applyRefundReport(cloud, record, report)), report };
+  const applied = await applyRefundReport(cloud, record, report);
+  // Not final yet (the callback lacked the amount and the query could not tell): ask cloudPay to come again.
+  if (report.state === 'PROCESSING' || report.state === 'NOT_FOUND') return { ...applied, settled: false, report };
+  return { ...applied, report };
 }
 
 /**

@@ -8,6 +8,7 @@ import { paymentConfigs, providerContext } from './context';
 import { runPaidHooks } from './hooks';
 import { CLOSE_AFTER_MS, closeAtProvider } from './query';
 import { syncRefund } from './refund';
+import { sharedCache } from '../store/shared-cache';
 
 /** The cloud database answers at most 100 documents per `get()` (protocols/wx-server-sdk.md §2.4). */
 export const PAGE_SIZE = 100;
@@ -91,16 +92,19 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
   const summary: ReconcileSummary = { steps, stopped_early: false, elapsed_ms: 0 };
   /** Provider queries made in this run: one per order or refund at most. */
   const queried = new Set<string>();
+  const cache = sharedCache(cloud.store, cloud.clock);
   /** Orders step 1 handled in this run (a payment it applied has had its paid hook run already). */
   const handledHere = new Set<string>();
   let lastQueryEnd: number | undefined;
 
-  const spent = () => Date.now() >= deadline;
+  /** Each step's own deadline: an equal share of what is left, so one step's backlog cannot starve the others. */
+  let stepDeadline = deadline;
+  const spent = () => Date.now() >= stepDeadline;
 
   /** Waits out the spacing before the next provider query; false when that would cross the budget. */
   async function pace(): Promise<boolean> {
     const wait = lastQueryEnd === undefined ? 0 : lastQueryEnd + spacing - Date.now();
-    if (Date.now() + Math.max(wait, 0) >= deadline) return false;
+    if (Date.now() + Math.max(wait, 0) >= stepDeadline) return false;
     if (wait > 0) await sleep(wait);
     return true;
   }
@@ -138,13 +142,20 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
     queries: boolean,
     visit: (doc: T) => Promise<Outcome>,
   ): Promise<boolean> {
-    let cursor: number | undefined;
-    let atCursor: string[] = [];
-    const stop = () => {
+    // Resume where the last run's share ran out, so the oldest documents cannot hold the rest back forever.
+    const saved = (await cache.get<{ value?: number; ids?: string[] }>(`reconcile:${step}`))?.value ?? {};
+    let cursor: number | undefined = saved.value;
+    let atCursor: string[] = saved.ids ?? [];
+    const stop = async () => {
       summary.stopped_early = true;
-      summary.next = { step, steps_left: STEPS.slice(STEPS.indexOf(step)) };
-      if (cursor !== undefined) summary.next.after = { field, value: cursor };
+      summary.next ??= { step, steps_left: STEPS.slice(STEPS.indexOf(step)) };
+      if (cursor !== undefined && summary.next.step === step) summary.next.after = { field, value: cursor };
+      await cache.put(`reconcile:${step}`, { value: cursor, ids: atCursor });
       return false;
+    };
+    const finish = async () => {
+      if (saved.value !== undefined || cursor !== undefined) await cache.put(`reconcile:${step}`, {});
+      return true;
     };
     for (;;) {
       if (spent()) return stop();
@@ -155,7 +166,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
       });
       for (const doc of page) {
         const at = doc[field];
-        if (typeof at !== 'number' || at >= before) return true;
+        if (typeof at !== 'number' || at >= before) return finish();
         if (spent() || (queries && !(await pace()))) return stop();
         if (at !== cursor) {
           cursor = at;
@@ -165,7 +176,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
         await handle(step, doc._id, () => visit(doc));
         if (queries) lastQueryEnd = Date.now();
       }
-      if (page.length < PAGE_SIZE) return true;
+      if (page.length < PAGE_SIZE) return finish();
     }
   }
 
@@ -232,7 +243,11 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
       }),
   };
 
-  for (const step of STEPS) if (!(await run[step]())) break;
+  for (const [i, step] of STEPS.entries()) {
+    // An equal share of what is left; a step that ends early leaves its time to those after it.
+    stepDeadline = Date.now() + Math.max(deadline - Date.now(), 0) / (STEPS.length - i);
+    await run[step]();
+  }
 
   summary.elapsed_ms = Date.now() - startedAt;
   const counts = STEPS.map((s) => `${s} ${steps[s].examined}/${steps[s].changed}/${steps[s].failed}`).join(', ');

@@ -19,8 +19,11 @@ export interface RefundRequest {
   reason?: string;
 }
 
-/** A REQUESTED refund the provider never took stays unresolved this long before a query may release it. */
-export const RELEASE_UNSEEN_REFUND_AFTER_MS = 60_000;
+/**
+ * A REQUESTED refund the provider says it never got stays unresolved this long after its last send before
+ * a query may release it (should it surface after all, its late success is still counted).
+ */
+export const RELEASE_UNSEEN_REFUND_AFTER_MS = 5 * 60_000;
 
 /**
  * Ends a refund the provider certainly does not hold (it refused the first send, or says it has no such

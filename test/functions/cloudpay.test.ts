@@ -99,6 +99,16 @@ describe('callbacks that change nothing', () => {
   });
 });
 
+it('a refund callback without the amount, which queryRefund cannot settle, is asked to come again', async () => {
+  const { no } = await order();
+  await emu.post('/sandbox/cloudpay/pay', { out_trade_no: no });
+  const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 20 }, TRUSTED);
+  // The sandbox's queryRefund still says PROCESSING: nothing final to store, so no errcode 0.
+  const reply = await callback({ out_refund_no: r.data.out_refund_no, out_trade_no: no, refund_status: 'SUCCESS' });
+  expect(reply.errcode).not.toBe(0);
+  expect((await emu.db('pay_refunds', r.data.out_refund_no)).status).toBe('PROCESSING');
+});
+
 it('cloudpay takes no HTTP notifications', async () => {
   const res = await fetch(`${emu.url}/http/notify/cloudpay`, { method: 'POST', body: '{}' });
   expect(res.status).toBe(404);

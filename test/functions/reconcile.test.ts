@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(() => emu.stop());
 beforeEach(async () => {
   // Each test sees only its own payments: reconcile looks at every open document in the store.
-  for (const coll of ['pay_orders', 'pay_refunds']) {
+  for (const coll of ['pay_orders', 'pay_refunds', 'pay_cache']) {
     for (let docs = await emu.store.find<{ _id: string }>(coll, {}); docs.length; docs = await emu.store.find<{ _id: string }>(coll, {})) {
       for (const d of docs) await emu.store.remove(coll, d._id);
     }
@@ -285,5 +285,36 @@ describe('budget and paging', () => {
     expect(finds).toEqual([100, 20]);
     const statuses = await Promise.all(numbers.map(async (no) => (await emu.db('pay_orders', no)).status));
     expect(statuses).toEqual(numbers.map((_, i) => (i % 2 === 0 ? 'PAID' : 'CREATED')));
+  });
+});
+
+describe('fairness', () => {
+  it('a backlog of open orders neither starves the other steps nor pins every run to the oldest orders', async () => {
+    await useConfig({ on_paid: { call_function: 'paid-hook' } });
+    for (let i = 0; i < 12; i++) await order(100 + i);
+    hookAnswer = { ok: false };
+    const paid = await order(77);
+    await pay(paid.no);
+    expect((await emu.db('pay_orders', paid.no)).hooks.on_paid.state).toBe('failed');
+    hookAnswer = { ok: true };
+    clock.advance(10 * MINUTE);
+
+    // Room for about one query per share: the payments backlog cannot take the whole run.
+    const first = await reconcile({ budget_ms: 1200, spacing_ms: 250 });
+    expect(first.data.stopped_early).toBe(true);
+    expect(first.data.steps.hooks.changed).toBe(1);
+    expect((await emu.db('pay_orders', paid.no)).hooks.on_paid.state).toBe('done');
+    expect(first.data.steps.payments.examined).toBeGreaterThan(0);
+    expect(first.data.steps.payments.examined).toBeLessThan(12);
+
+    // The next run starts where this one stopped, not at the oldest order again.
+    const after1 = (await emu.store.get<any>('pay_cache', 'reconcile:payments')).value;
+    const second = await reconcile({ budget_ms: 1200, spacing_ms: 250 });
+    expect(second.data.steps.payments.examined).toBeGreaterThan(0);
+    const after2 = (await emu.store.get<any>('pay_cache', 'reconcile:payments')).value;
+    // All twelve share one created_at here: progress shows as more ids passed at that value.
+    expect(after2.value).toBe(after1.value);
+    expect(after2.ids.length).toBeGreaterThan(after1.ids.length);
+    expect(after1.ids.every((id: string) => after2.ids.includes(id))).toBe(true);
   });
 });

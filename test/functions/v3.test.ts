@@ -140,6 +140,17 @@ describe('notifications that change nothing', () => {
     expect((await emu.store.find<any>('pay_events', { out_trade_no: no })).map((e) => e.outcome).sort()).toEqual(['applied', 'duplicate']);
   });
 
+  it('a refund notification without amount is only a hint: the refund is queried, and follows the provider', async () => {
+    const { no } = await order();
+    await pay(no);
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    const n = notification({ mchid: DEMO_MCHID, out_trade_no: no, out_refund_no: r.data.out_refund_no, refund_id: '50', refund_status: 'SUCCESS' }, { event: 'REFUND.SUCCESS' });
+    expect((await send(n)).status).toBe(204);
+    // The sandbox still has it PROCESSING: nothing is taken from the unsigned-amount claim.
+    expect((await emu.db('pay_refunds', r.data.out_refund_no)).status).toBe('PROCESSING');
+    expect((await emu.db('pay_orders', no)).status).toBe('REFUNDING');
+  });
+
   it('a base64 body from the HTTP trigger is verified over its decoded bytes', async () => {
     const { no } = await order();
     const n = notification(tx(no));
@@ -153,6 +164,8 @@ describe('notifications that change nothing', () => {
     ['signed by another key', (no) => notification(tx(no), { key: otherKey() }), 'does not verify'],
     ['signed under an unknown serial', (no) => notification(tx(no), { serial: 'ABCDEF0123456789ABCDEF0123456789ABCDEF01' }), 'no platform key'],
     ['a stale timestamp', (no) => notification(tx(no), { timestamp: Math.floor(clock.now() / 1000) - 400 }), '300 s'],
+    // Junk is refused on its headers before any key is looked up (no certificate download for it).
+    ['an unknown serial with a stale timestamp', (no) => notification(tx(no), { serial: 'FEED'.repeat(10), timestamp: 1 }), '300 s'],
     ['a SIGNTEST probe', (no) => notification(tx(no), { signature: 'WECHATPAY/SIGNTEST/' + randomBytes(64).toString('base64') }), 'SIGNTEST'],
     ['a ciphertext under another APIv3 key', (no) => notification(tx(no), { apiv3: 'Z'.repeat(32) }), 'does not decrypt'],
     ['a tampered body with the signature of the original', (no) => {

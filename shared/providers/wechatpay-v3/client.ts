@@ -3,8 +3,9 @@ import { nonce } from '../../crypto/nonce';
 import { publicKeyOf } from '../../crypto/rsa';
 import { TlsCredentialError, type HttpResponse } from '../../http/client';
 import type { ProviderCtx } from '../types';
-import { decryptCertificates, platformKey, type PlatformCerts } from './keys';
-import { authorization, signatureProblem, signedHeaders } from './sign';
+import { configuredKey, decryptCertificates, platformKey, type PlatformCerts } from './keys';
+import type { KeyObject } from 'crypto';
+import { authorization, headerProblem, signatureVerifies, signedHeaders } from './sign';
 import { V3_DEFAULT_BASE, type V3CertificateList, type V3Error, type V3Merchant } from './wire';
 
 type Ctx = ProviderCtx<V3Merchant>;
@@ -53,15 +54,33 @@ export async function downloadCertificates(ctx: Ctx): Promise<PlatformCerts> {
   } catch {
     throw configInvalid('the platform certificates do not decrypt with apiv3_key: check the APIv3 key');
   }
-  const h = signedHeaders(res.headers);
-  const pem = h.serial ? certs.certs[h.serial.toUpperCase()] : undefined;
-  const key = pem ? publicKeyOf(pem) : h.serial === ctx.config.public_key_id && ctx.config.public_key ? publicKeyOf(ctx.config.public_key) : undefined;
-  const problem = signatureProblem(h, res.body, key, ctx.clock.now());
+  // The list is verified with the certificate it names (or the configured public key): it vouches for itself.
+  const problem = await verifySigned(ctx, res.headers, res.body, async (serial) => {
+    const pem = certs.certs[serial.toUpperCase()];
+    return pem ? publicKeyOf(pem) : configuredKey(ctx.config, serial);
+  });
   if (problem) throw providerUnavailable(`WeChat Pay /v3/certificates answer not believed: ${problem}`);
   return certs;
 }
 
-export const keyFor = (ctx: Ctx, serial: string) => platformKey(ctx, serial, () => downloadCertificates(ctx));
+/**
+ * Why a signed answer or notification is not to be believed, or undefined when it verifies: the headers
+ * are checked before any key is looked up; the key comes from the WeChat Pay public key or the platform
+ * certificates, by `Wechatpay-Serial`.
+ */
+export async function verifySigned(
+  ctx: Ctx,
+  headers: Record<string, string>,
+  rawBody: string,
+  lookup: (serial: string) => Promise<KeyObject | undefined> = (serial) => platformKey(ctx, serial, () => downloadCertificates(ctx)),
+): Promise<string | undefined> {
+  const h = signedHeaders(headers);
+  const early = headerProblem(h, ctx.clock.now());
+  if (early) return early;
+  const key = await lookup(h.serial!);
+  if (!key) return `no platform key for serial ${h.serial}`;
+  return signatureVerifies(h, rawBody, key) ? undefined : 'the signature does not verify';
+}
 
 export type V3Answer<T> = { status: number; data?: T; error?: V3Error };
 
@@ -73,9 +92,7 @@ export async function call<T>(ctx: Ctx, api: string, method: 'GET' | 'POST', pat
   const res = await send(ctx, method, pathWithQuery, body);
   if (res.status >= 500) throw providerUnavailable(`WeChat Pay ${api} answered HTTP ${res.status}; try again with the same parameters`);
   if (res.status >= 200 && res.status < 300) {
-    const h = signedHeaders(res.headers);
-    const key = h.serial ? await keyFor(ctx, h.serial) : undefined;
-    const problem = signatureProblem(h, res.body, key, ctx.clock.now());
+    const problem = await verifySigned(ctx, res.headers, res.body);
     if (problem) throw providerUnavailable(`WeChat Pay ${api} answer not believed (${problem}); nothing was changed`);
     if (res.status === 204 || !res.body) return { status: res.status };
     const data = parse<T>(res.body);

@@ -54,7 +54,7 @@ export function wechatPayV3(id: 'v3' | 'v3sp'): PaymentProvider<V3Merchant> {
 
     async queryRefund(ctx, outRefundNo) {
       const a = await call<V3Refund>(ctx, 'refund query', 'GET', t.refundQueryPath(ctx.config, outRefundNo));
-      if (has(a.error?.code, 'RESOURCE_NOT_EXISTS', 'REFUND_NOT_EXIST', 'NOT_FOUND')) return { out_refund_no: outRefundNo, state: 'NOT_FOUND' };
+      if (has(a.error?.code, 'RESOURCE_NOT_EXISTS')) return { out_refund_no: outRefundNo, state: 'NOT_FOUND' };
       if (a.error || !a.data) throw rejected('refund query', a);
       return t.refundReport(a.data);
     },

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'crypto';
-import { AppError } from '../../core/errors';
+import { AppError, configInvalid } from '../../core/errors';
 import { aes256GcmDecrypt } from '../../crypto/aes-gcm';
 import { publicKeyOf } from '../../crypto/rsa';
 import type { ProviderCtx } from '../types';
@@ -51,8 +51,9 @@ export async function platformKey(
 ): Promise<KeyObject | undefined> {
   const m = ctx.config;
   const s = serial.toUpperCase();
-  if (m.public_key && m.public_key_id && s === m.public_key_id.toUpperCase()) return keyOf(m.public_key);
-  if (s.startsWith('PUB_KEY_ID_')) return undefined;
+  const configured = configuredKey(m, s);
+  if (configured) return configured;
+  if (s.startsWith('PUB_KEY_ID_')) throw missingPublicKey(m, s);
 
   const key = cacheKey(m);
   let cached = await ctx.cache.get<PlatformCerts>(key);
@@ -75,13 +76,25 @@ export async function platformKey(
         }
       }
     } else {
-      // Another instance is refreshing them: wait briefly for its result rather than download again.
-      for (let i = 0; i < 10 && !cached?.value.certs[s]; i++) {
+      // Another instance is refreshing them: with nothing cached yet, wait briefly for its result.
+      for (let i = 0; i < 10 && !cached; i++) {
         await sleep(200);
         cached = await ctx.cache.get<PlatformCerts>(key);
       }
     }
   }
   const pem = cached?.value.certs[s];
+  if (!pem && cached?.value.none) throw missingPublicKey(m, s);
   return pem ? keyOf(pem) : undefined;
 }
+
+/** The configured WeChat Pay public key, when `serial` is its PUB_KEY_ID (compared without case). */
+export function configuredKey(m: V3Merchant, serial: string): KeyObject | undefined {
+  return m.public_key && m.public_key_id && serial.toUpperCase() === m.public_key_id.toUpperCase() ? keyOf(m.public_key) : undefined;
+}
+
+/** A merchant in WeChat Pay public-key mode whose config lacks that key: say which fields to set. */
+const missingPublicKey = (m: V3Merchant, serial: string) =>
+  configInvalid(
+    `WeChat Pay signs for merchant ${m.mchid} with ${serial.startsWith('PUB_KEY_ID_') ? `the public key ${serial}` : 'a WeChat Pay public key'} (it has no platform certificates): set public_key and public_key_id in its config section`,
+  );

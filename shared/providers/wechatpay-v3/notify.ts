@@ -1,7 +1,6 @@
 import { aes256GcmDecrypt } from '../../crypto/aes-gcm';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type ProviderCtx } from '../types';
-import { keyFor } from './client';
-import { signatureProblem, signedHeaders } from './sign';
+import { verifySigned } from './client';
 import { paymentReport, refundReport } from './transform';
 import type { V3Merchant, V3Notification, V3Refund, V3Transaction } from './wire';
 
@@ -33,9 +32,7 @@ export function peek(req: NotifyRequest): NotifyHint {
 export async function verify(ctx: ProviderCtx<V3Merchant>, req: NotifyRequest): Promise<NotifyEvent> {
   const n = envelope(req);
   const raw = req.body.toString('utf8');
-  const h = signedHeaders(req.headers);
-  const key = h.serial ? await keyFor(ctx, h.serial) : undefined;
-  const problem = signatureProblem(h, raw, key, ctx.clock.now());
+  const problem = await verifySigned(ctx, req.headers, raw);
   if (problem) throw new NotificationRejected(problem);
   if (n.resource.algorithm !== 'AEAD_AES_256_GCM') throw new NotificationRejected(`unsupported algorithm ${n.resource.algorithm}`);
 
@@ -63,7 +60,10 @@ export async function verify(ctx: ProviderCtx<V3Merchant>, req: NotifyRequest): 
   if (n.event_type.startsWith('REFUND.')) {
     const report = refundReport(resource as V3Refund);
     if (!report.out_refund_no) throw new NotificationRejected('a refund resource without out_refund_no');
-    return { kind: 'refund', dedupe_key: `v3:refund:${report.out_refund_no}:${report.provider_state}`, report, fields };
+    const dedupe_key = `v3:refund:${report.out_refund_no}:${report.provider_state}`;
+    // Some partner refund notifications come without `amount`: then the refund is asked for instead.
+    if (report.amount === undefined && report.state !== 'CLOSED') return { kind: 'hint', dedupe_key, out_refund_no: report.out_refund_no, fields };
+    return { kind: 'refund', dedupe_key, report, fields };
   }
   throw new NotificationRejected(`unhandled event_type ${n.event_type}`);
 }

@@ -1,4 +1,3 @@
-import { constantTimeEqual } from '../../crypto/hash';
 import { rsaSha256Sign, rsaSha256Verify } from '../../crypto/rsa';
 import type { KeyObject } from 'crypto';
 import { MAX_CLOCK_OFFSET_S, SIGNATURE_SCHEME, SIGNTEST_PREFIX } from './wire';
@@ -36,19 +35,18 @@ export const signedHeaders = (h: Record<string, string>): SignedHeaders => ({
 });
 
 /**
- * Why a signed answer is not to be believed, or undefined when it verifies: missing headers, a probe
- * signature, a timestamp more than 300 s off, or a signature that fails over `timestamp\nnonce\nbody\n`.
+ * What is wrong with the signature headers before any key is looked up: missing headers, a probe
+ * signature, a timestamp more than 300 s off. Checked first, so junk never makes us fetch certificates.
  */
-export function signatureProblem(h: SignedHeaders, rawBody: string, key: KeyObject | undefined, nowMs: number): string | undefined {
+export function headerProblem(h: SignedHeaders, nowMs: number): string | undefined {
   if (!h.timestamp || !h.nonce || !h.signature || !h.serial) return 'Wechatpay-* signature headers are missing';
   if (h.signature.startsWith(SIGNTEST_PREFIX)) return 'a WECHATPAY/SIGNTEST probe signature';
   if (!/^[0-9]{1,12}$/.test(h.timestamp) || Math.abs(nowMs / 1000 - Number(h.timestamp)) > MAX_CLOCK_OFFSET_S) {
     return 'Wechatpay-Timestamp is more than 300 s from now';
   }
-  if (!key) return `no platform key for serial ${h.serial}`;
-  if (!rsaSha256Verify(`${h.timestamp}\n${h.nonce}\n${rawBody}\n`, h.signature, key)) return 'the signature does not verify';
   return undefined;
 }
 
-/** Serials are compared without case (certificates print them either way). */
-export const sameSerial = (a: string, b: string) => constantTimeEqual(a.toUpperCase(), b.toUpperCase());
+/** Whether the signature verifies over `timestamp\nnonce\nbody\n` with this key. */
+export const signatureVerifies = (h: SignedHeaders, rawBody: string, key: KeyObject) =>
+  rsaSha256Verify(`${h.timestamp}\n${h.nonce}\n${rawBody}\n`, h.signature ?? '', key);
