@@ -41,8 +41,10 @@ export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpT
   try {
     const providerId = await providerOf(cloud, event);
     if (!isProviderId(providerId)) return textResponse(404, `no provider at ${event.path}`);
-    if (!providerFor(providerId).notify) return textResponse(404, `${providerId} results arrive as function calls, not over HTTP`);
-    if (event.httpMethod.toUpperCase() !== 'POST') return textResponse(405, 'notifications are POSTed');
+    const http = providerFor(providerId).notify;
+    if (!http) return textResponse(404, `${providerId} results arrive as function calls, not over HTTP`);
+    const methods = http.methods ?? ['POST'];
+    if (!methods.includes(event.httpMethod.toUpperCase())) return textResponse(405, `${providerId} notifications come as ${methods.join(' or ')}`);
     const reply = await handleNotification(cloud, providerId, {
       method: event.httpMethod.toUpperCase(),
       headers: lowerCaseHeaders(event.headers),

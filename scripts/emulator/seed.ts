@@ -66,6 +66,14 @@ export async function seedIfEmpty(
       api_base: `${opts.baseUrl}/sandbox/wechatpay-v3`,
     },
     cloudpay: { sub_mchid: DEMO_MCHID, env_id: 'local-env', function_name: 'notify' },
+    // VR Payment: pay with a url pay_method (wechat_page, alipay, ...); CNY too so the seeded orders work at once.
+    vr: { space_id: 4100, user_id: 51000, auth_key: randomBytes(32).toString('base64'), currencies: ['EUR', 'CNY'], api_base: `${opts.baseUrl}/sandbox/vr` },
+    // Yaband settles EUR; CNY too here so the seeded CNY orders work with pay_sp "yaband" at once.
+    yaband: { user: 'demo-cashier@example.com', secret: randomKey(), currencies: ['EUR', 'CNY'], api_base: `${opts.baseUrl}/sandbox/yaband` },
+    // 2paynow likewise; its sandbox issues the refund function `refund` (2paynow publishes none).
+    '2paynow': { mid: '4000000001', key: randomKey(), currencies: ['EUR', 'CNY'], refund_function: 'refund', api_base: `${opts.baseUrl}/sandbox/2paynow` },
+    // SuPay's samples are all AUD; CNY too so the seeded CNY orders work with pay_sp "supay" at once.
+    supay: { mch_id: 'SP1000001', key: randomKey(), store_name: 'Demo store', currencies: ['AUD', 'CNY'], api_base: `${opts.baseUrl}/sandbox/supay` },
   });
   await store.insert('orders', 'demo-order-1', { _openid: DEMO_OPENID, amount: 1, description: 'Parking, 1 hour', status: 'unpaid' });
   return true;

@@ -14,6 +14,10 @@ import { wechatPayV2Sandbox } from '../sandbox/wechatpay-v2';
 import { wechatPayV3Sandbox } from '../sandbox/wechatpay-v3';
 import { platformIdentity } from '../sandbox/wechatpay-v3-platform';
 import { cloudPaySandbox } from '../sandbox/cloudpay';
+import { twoPayNowSandbox } from '../sandbox/twopaynow';
+import { vrSandbox } from '../sandbox/vr';
+import { yabandSandbox } from '../sandbox/yaband';
+import { suPaySandbox } from '../sandbox/supay';
 import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
@@ -49,6 +53,10 @@ export interface Emulator {
     'wechatpay-v2': ReturnType<typeof wechatPayV2Sandbox>;
     'wechatpay-v3': ReturnType<typeof wechatPayV3Sandbox>;
     cloudpay: ReturnType<typeof cloudPaySandbox>;
+    '2paynow': ReturnType<typeof twoPayNowSandbox>;
+    vr: ReturnType<typeof vrSandbox>;
+    yaband: ReturnType<typeof yabandSandbox>;
+    supay: ReturnType<typeof suPaySandbox>;
   };
   /** The v3 sandbox's platform identity (its certificates and WeChat Pay public key). */
   v3Platform: ReturnType<typeof platformIdentity>;
@@ -99,7 +107,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const v3 = wechatPayV3Sandbox({ platform: v3Platform, stallMs: opts.sandboxStallMs });
   // cloudPay delivers results as a plain call of the configured function, as the platform does.
   const cloudpay = cloudPaySandbox((fn, event) => invoke(fn, event, { SOURCE: 'wx_paycallback' }));
-  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay };
+  const twoPayNow = twoPayNowSandbox({ stallMs: opts.sandboxStallMs });
+  const vr = vrSandbox({ stallMs: opts.sandboxStallMs });
+  const yaband = yabandSandbox({ stallMs: opts.sandboxStallMs });
+  const supay = suPaySandbox({ stallMs: opts.sandboxStallMs });
+  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay };
   const functions = { ...FUNCTIONS, ...opts.functions };
   const tls = opts.tls ? sandboxTls(opts.dataDir ? join(opts.dataDir, 'sandbox-tls.json') : undefined) : undefined;
 
@@ -129,6 +141,23 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
           // a section the functions will reject anyway (bad key): the sandbox does not know that merchant
         }
       }
+      const vs = doc.vr as { space_id?: unknown; user_id?: unknown; auth_key?: unknown } | undefined;
+      if (vs && typeof vs.space_id === 'number' && typeof vs.user_id === 'number' && typeof vs.auth_key === 'string') {
+        vr.addMerchant({ space_id: vs.space_id, user_id: vs.user_id, auth_key: vs.auth_key });
+      }
+      const yb = doc.yaband as { user?: unknown; secret?: unknown } | undefined;
+      if (yb && typeof yb.user === 'string' && typeof yb.secret === 'string') yaband.addMerchant({ user: yb.user, secret: yb.secret });
+      const sp = doc.supay as { mch_id?: unknown; key?: unknown; recevice_id?: unknown; currencies?: unknown } | undefined;
+      if (sp && typeof sp.mch_id === 'string' && typeof sp.key === 'string') {
+        supay.addMerchant({
+          mch_id: sp.mch_id,
+          key: sp.key,
+          recevice_id: typeof sp.recevice_id === 'string' ? sp.recevice_id : undefined,
+          currencies: Array.isArray(sp.currencies) ? sp.currencies.filter((c): c is string => typeof c === 'string') : undefined,
+        });
+      }
+      const tp = doc['2paynow'] as { mid?: unknown; key?: unknown } | undefined;
+      if (tp && typeof tp.mid === 'string' && typeof tp.key === 'string') twoPayNow.addMerchant({ mid: tp.mid, key: tp.key });
     }
   }
 
@@ -293,7 +322,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl,
     store,
     log,
-    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay },
+    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay },
     v3Platform,
     tls,
     invoke,

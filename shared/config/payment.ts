@@ -1,7 +1,7 @@
 import { Type, type Static, Pattern, OneOf } from '../core/schema';
 
 /** The providers this build implements; `pay_sp` accepts exactly these. */
-export const PROVIDER_IDS = ['v2', 'v2sp', 'v3', 'v3sp', 'cloudpay'] as const;
+export const PROVIDER_IDS = ['v2', 'v2sp', 'v3', 'v3sp', 'cloudpay', 'yaband', 'vr', '2paynow', 'supay'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
 
 /** The flat fields of the original single-provider document, read as the active provider's section. */
@@ -98,6 +98,142 @@ export const CloudPaySection = Type.Object(
   { additionalProperties: false, description: 'cloudPay: WeChat Pay through CloudBase (service provider), no certificates' },
 );
 
+export const YabandSection = Type.Object(
+  {
+    user: Type.String({ minLength: 1, description: 'the YabandPay cashier account (usually an e-mail address), sent as `user`' }),
+    secret: Pattern(/^\S{8,}$/, 'must be the secret key of the YabandPay cashier account (the HMAC-SHA256 key), without spaces'),
+    api_base: Type.String({ ...HttpsBase, default: 'https://mapi.yabandpay.com' }),
+    time_unit: OneOf(['s', 'ms'] as const, {
+      default: 's',
+      description: "unit of the request `time`: PHP clients send seconds, the Java/TS samples milliseconds (both appear accepted: an assumption)",
+    }),
+    timeout_minutes: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1440, description: 'how long Yaband keeps a payment open; default: the order lifetime (order_expire_minutes)' }),
+    ),
+    sub_app_id: Type.Optional(
+      Type.String({ ...AppId, description: 'the mini-program that pays (sub_app_id); default: the calling mini-program (WX context APPID)' }),
+    ),
+    redirect_url: Type.Optional(
+      Pattern(/^https?:\/\/\S+$/, 'must be an http(s) URL', { description: 'where a payment page (alipay, ideal, ...) sends the payer afterwards' }),
+    ),
+    currencies: Type.Array(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "EUR"'), {
+      minItems: 1,
+      default: ['EUR'],
+      description: 'currencies this Yaband account settles; orders in others are refused',
+    }),
+  },
+  { additionalProperties: false, description: 'YabandPay (v3 API): WeChat Pay in the mini-program and payment pages for other methods' },
+);
+
+export const VrSection = Type.Object(
+  {
+    space_id: Type.Integer({ minimum: 1, description: 'the space id (sent as the Space header), from the VR Payment portal' }),
+    user_id: Type.Integer({ minimum: 1, description: "the application user's id (the JWT's sub)" }),
+    auth_key: Pattern(
+      /^[A-Za-z0-9+/]{16,}={0,2}$/,
+      "must be the application user's authentication key as VR Payment shows it (base64); it signs every request",
+    ),
+    api_base: Type.String({ ...HttpsBase, default: 'https://gateway.vr-payment.de' }),
+    success_url: Type.Optional(Pattern(/^https?:\/\/\S+$/, 'must be an http(s) URL', { description: 'where the payment page sends the payer after paying' })),
+    failed_url: Type.Optional(Pattern(/^https?:\/\/\S+$/, 'must be an http(s) URL', { description: 'where the payment page sends the payer after a failure' })),
+    currencies: Type.Array(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "EUR"'), {
+      minItems: 1,
+      default: ['EUR'],
+      description: "currencies the space's payment connectors take",
+    }),
+    method_configurations: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z_]{2,32}$' }), Type.Integer({ minimum: 1 }), {
+        additionalProperties: false,
+        description: 'pay_method → payment method configuration id of the space: the page then offers that method only, and methods not listed are refused',
+      }),
+    ),
+    void_path: Type.String({
+      ...Pattern(/^\/[A-Za-z0-9/_.-]*\{id\}[A-Za-z0-9/_.-]*$/, 'must be an API path containing {id}'),
+      default: '/payment/transactions/{id}/void-online',
+      description: 'assumption: the void endpoint closeorder calls, below /api/v2.0',
+    }),
+    search_query: Type.String({
+      ...Pattern(/\{field\}[\s\S]*\{value\}/, 'must contain {field} and then {value}'),
+      default: '{field}:"{value}"',
+      description: 'assumption: how a /search query names one field (merchantReference, externalId)',
+    }),
+  },
+  { additionalProperties: false, description: 'VR Payment (wallee platform): REST API v2, JWT (HS256) authentication, hosted payment page' },
+);
+
+const TwoPayNowFunction = Pattern(/^[A-Za-z0-9_]{1,64}$/, 'must be a 2paynow function name (letters, digits, _)');
+const TwoPayNowParam = Pattern(/^[A-Za-z0-9_]{1,64}$/, 'must be a request or answer field name (letters, digits, _)');
+export const TwoPayNowSection = Type.Object(
+  {
+    mid: Pattern(/^[0-9]{4,20}$/, 'must be the 2paynow merchant id (mid): digits only'),
+    key: Pattern(/^[\x21-\x7e]{8,128}$/, 'must be the 2paynow merchant key (the md5 sign key), without spaces'),
+    api_base: Type.String({ ...HttpsBase, default: 'https://www.2paynow.com' }),
+    gateway_path: Type.String({ ...Pattern(/^\/[A-Za-z0-9/_.-]*$/, 'must be a path starting with /'), default: '/zhifu/mc_itf' }),
+    currencies: Type.Array(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "EUR"'), {
+      minItems: 1,
+      default: ['EUR'],
+      description: 'currencies this 2paynow account takes; orders in others are refused',
+    }),
+    timeout: Type.String({
+      ...Pattern(/^([1-9][0-9]{0,3}[mhd]|1c)$/, 'must be an it_b_pay duration such as "30m", "2h", "1d" or "1c"'),
+      default: '30m',
+      description: 'it_b_pay: how long a precreated (alipay, wechat_qr) trade stays payable',
+    }),
+    jsapi_function: Type.String({
+      ...TwoPayNowFunction,
+      default: 'jsapi_precreate',
+      description: 'assumption: the in-app WeChat Pay (JSAPI) function 2paynow issues you; none is public',
+    }),
+    jsapi_openid_param: Type.String({ ...TwoPayNowParam, default: 'sub_openid', description: "assumption: the JSAPI request field with the payer's openid" }),
+    jsapi_appid_param: Type.String({ ...TwoPayNowParam, default: 'sub_appid', description: 'assumption: the JSAPI request field with the paying mini-program appid' }),
+    jsapi_answer_field: Type.String({
+      ...TwoPayNowParam,
+      default: 'pay_info',
+      description: 'assumption: the JSAPI answer field holding the five wx.requestPayment fields (object or JSON string); when absent they are read at the top level',
+    }),
+    refund_function: Type.Optional(
+      Type.String({ ...TwoPayNowFunction, description: 'assumption: the refund function 2paynow issued you (none is public); absent: refund is NOT_SUPPORTED' }),
+    ),
+  },
+  { additionalProperties: false, description: '2paynow (Europe Sepay B.V.): md5-signed GET requests; notifications confirmed by function=query' },
+);
+
+const SuPayId = Pattern(/^[A-Za-z0-9_-]{1,32}$/, 'must be a SuPay merchant number (平台方商户编号): letters, digits, _ or -');
+export const SuPaySection = Type.Object(
+  {
+    mch_id: SuPayId,
+    key: Pattern(/^[\x21-\x7e]{8,128}$/, 'must be the MD5 key SuPay issued with the merchant number (密钥), without spaces'),
+    recevice_id: Type.Optional(Type.String({ ...SuPayId, description: 'the payee (收款方唯一标识; sic, as the API spells it); default: mch_id' })),
+    store_name: Type.String({ minLength: 1, maxLength: 64, description: 'store_name of every order (required by SuPay)' }),
+    api_base: Type.String({ ...HttpsBase, default: 'https://gate.supaytechnology.com' }),
+    timeout_express: Type.String({
+      ...Pattern(/^[1-9][0-9]{0,3}[mhd]$/, 'must be a duration such as "30m", "2h" or "1d"'),
+      default: '30m',
+      description: 'how long SuPay keeps a trade payable',
+    }),
+    currencies: Type.Array(Pattern(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as "AUD"'), {
+      minItems: 1,
+      default: ['AUD'],
+      description: "currencies this SuPay account takes (SuPay's samples show AUD only); orders in others are refused",
+    }),
+    url_pay_way: OneOf(['H5', 'PC'] as const, {
+      default: 'H5',
+      description: 'assumption: the pay_way of url methods (alipay); SuPay answers it with the payment page url in pay_info',
+    }),
+    query_trade_type: Type.String({
+      ...Pattern(/^[A-Z_]{1,32}$/, 'must be an upper-case trade_type value'),
+      default: 'PAY',
+      description: 'assumption: the trade_type query_trade needs for a payment (the SDK requires the field; its values are not public)',
+    }),
+    refund_query_trade_type: Type.String({
+      ...Pattern(/^[A-Z_]{1,32}$/, 'must be an upper-case trade_type value'),
+      default: 'REFUND',
+      description: "assumption: the trade_type with which query_trade finds a refund by its mch_order_no (SuPay has no refund query service)",
+    }),
+  },
+  { additionalProperties: false, description: 'SuPay / SuperPay (Australia): MD5-signed JSON services, WeChat Pay JSAPI and Alipay pages; signed form notifications' },
+);
+
 const CollectionName = Pattern(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'must be a collection name');
 const FieldName = Pattern(/^[A-Za-z_][A-Za-z0-9_.]{0,63}$/, 'must be a field name (dots for nested fields)');
 
@@ -160,6 +296,10 @@ export const PaymentConfigSchema = Type.Object(
     v3: Type.Optional(V3Section),
     v3sp: Type.Optional(V3SpSection),
     cloudpay: Type.Optional(CloudPaySection),
+    yaband: Type.Optional(YabandSection),
+    vr: Type.Optional(VrSection),
+    '2paynow': Type.Optional(TwoPayNowSection),
+    supay: Type.Optional(SuPaySection),
     // The original single-provider document's flat fields: read as the active provider's section when it is absent.
     ...Object.fromEntries(
       LEGACY_FIELDS.map((f) => [f, Type.Optional(Type.String({ description: `legacy: ${f} of the active provider's section` }))]),

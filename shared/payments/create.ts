@@ -127,8 +127,13 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   const currency = input.currency ?? c.currency;
   const allowed = c.currencies ?? [c.currency];
   if (!allowed.includes(currency)) throw invalidInput(`currency ${currency} is not accepted here; config/payment allows ${allowed.join(', ')}`);
+  // A provider section may narrow what its account settles (acquirers' `currencies`): refused before anything is written.
   if (!provider.currencies.includes(currency)) {
     throw notSupported(`provider ${c.pay_sp} does not take ${currency}; it takes ${provider.currencies.join(', ')}`);
+  }
+  const narrowed = (ctx.config as { currencies?: string[] }).currencies;
+  if (narrowed && !narrowed.includes(currency)) {
+    throw notSupported(`${currency} is not among config/${loaded.id}.${c.pay_sp}.currencies (${narrowed.join(', ')}), the currencies this ${c.pay_sp} account settles`);
   }
   const max = Math.min(c.max_amount, provider.maxAmount);
 

@@ -4,6 +4,10 @@ import type { PaymentProvider } from './types';
 import { wechatPayV2 } from './wechatpay-v2';
 import { wechatPayV3 } from './wechatpay-v3';
 import { cloudPay } from './cloudpay';
+import { yaband } from './yaband';
+import { vrPayment } from './vr';
+import { twoPayNow } from './twopaynow';
+import { suPay } from './supay';
 
 const PROVIDERS: { [K in ProviderId]: PaymentProvider<NonNullable<PaymentConfig[K]>> } = {
   v2: wechatPayV2('v2'),
@@ -11,6 +15,10 @@ const PROVIDERS: { [K in ProviderId]: PaymentProvider<NonNullable<PaymentConfig[
   v3: wechatPayV3('v3'),
   v3sp: wechatPayV3('v3sp'),
   cloudpay: cloudPay,
+  yaband,
+  vr: vrPayment,
+  '2paynow': twoPayNow,
+  supay: suPay,
 };
 
 export function isProviderId(id: string): id is ProviderId {

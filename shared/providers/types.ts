@@ -161,6 +161,8 @@ export interface PaymentProvider<C = unknown> {
   queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
   /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */
   notify?: {
+    /** HTTP methods it delivers with (default POST only). */
+    methods?: readonly string[];
     /** Reads hints without trusting them; throws NotificationRejected when the body is malformed. */
     peek(req: NotifyRequest): NotifyHint;
     /** Verifies with this config and returns the event; throws NotificationRejected otherwise. */

@@ -1,0 +1,133 @@
+import { AppError, notSupported, providerRejected, providerUnavailable } from '../../core/errors';
+import type { PaymentProvider, PaymentReport, ProviderCtx } from '../types';
+import * as notify from './notify';
+import * as t from './transform';
+import { URL_METHOD_TYPE, type TwoPayNowAnswer, type TwoPayNowFields, type TwoPayNowMerchant, type UrlMethod } from './wire';
+
+type Ctx = ProviderCtx<TwoPayNowMerchant>;
+
+const SECTION = 'config/payment.2paynow';
+const NO_REFUND = `2paynow publishes no refund function: refund in the 2paynow merchant portal, or set ${SECTION}.refund_function to the function name 2paynow issued you`;
+
+/**
+ * One signed GET. Any answer with `status` 200 comes back; another `status` is a refusal carrying it as the
+ * provider code (5xx ones and unreadable answers are PROVIDER_UNAVAILABLE). The answer's own `sign` is not
+ * checked: like the request's it covers no field of the answer, so it proves nothing TLS does not.
+ */
+async function call(ctx: Ctx, fn: string, fields: TwoPayNowFields): Promise<TwoPayNowAnswer> {
+  const m = ctx.config;
+  const res = await ctx.http.request({ method: 'GET', url: `${m.api_base}${m.gateway_path}?${t.signedQuery(m, fn, fields, ctx.clock.now())}` });
+  if (res.status >= 500) throw providerUnavailable(`2paynow ${fn} answered HTTP ${res.status}; try again`);
+  const a = t.parseAnswer(res.body);
+  if (!a || t.text(a.status) === undefined) {
+    if (res.status !== 200) {
+      throw providerRejected(`HTTP_${res.status}`, `2paynow ${fn} answered HTTP ${res.status}; check ${SECTION}.api_base and gateway_path`);
+    }
+    throw providerUnavailable(`2paynow ${fn} answered in an unexpected shape (no JSON status); try again`);
+  }
+  const status = t.text(a.status)!;
+  if (status === '200') return a;
+  const why = t.text(a.error_info) ?? 'no reason given';
+  if (status.startsWith('5')) throw providerUnavailable(`2paynow ${fn}: ${status} ${why}; try again`);
+  // "mid not exist" and sign failures (403) come from a wrong mid or key.
+  const hint = status === '403' ? `; check ${SECTION}.mid and key` : '';
+  throw providerRejected(status, `2paynow ${fn} refused: ${why}${hint}`);
+}
+
+/** `function=query` by 2paynow's trade id, or by our order number when none was stored (sent as `merchant_trade_no`). */
+async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<PaymentReport> {
+  const a = await call(ctx, 'query', { trade_no: tradeNo ?? outTradeNo });
+  if (t.text(a.trans_status) === undefined) throw providerUnavailable('2paynow query answered without trans_status; try again');
+  const report = t.paymentReport(a, outTradeNo, tradeNo, ctx.config.mid);
+  if (report.state === 'PAID' && (report.amount === undefined || !report.currency)) {
+    throw providerUnavailable('2paynow query reports TRADE_SUCCESS without a readable amount and currency; nothing was changed');
+  }
+  return report;
+}
+
+/** 2paynow: precreate pages for Alipay and WeChat QR, an issued JSAPI function for in-app WeChat Pay. */
+export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
+  id: '2paynow',
+  // The widest set a section's `currencies` may name (EUR is the only one seen in use).
+  currencies: ['EUR', 'GBP', 'CHF', 'USD', 'SEK', 'DKK', 'NOK', 'PLN', 'CZK', 'HUF', 'CNY', 'HKD', 'AUD', 'CAD', 'JPY'],
+  methods: ['wechat', ...(Object.keys(URL_METHOD_TYPE) as UrlMethod[])],
+  maxAmount: Number.MAX_SAFE_INTEGER, // no published limit: config max_amount applies
+  merchantIds: t.merchantIds,
+
+  async create(ctx, input) {
+    const m = ctx.config;
+    if (!m.currencies.includes(input.currency)) {
+      throw notSupported(`${SECTION}.currencies is ${m.currencies.join(', ')}: add ${input.currency} there if 2paynow takes it for your account`);
+    }
+    if (input.pay_method === 'wechat') {
+      const a = await call(ctx, m.jsapi_function, t.jsapiFields(m, input, ctx.notifyUrl));
+      const payment = t.requestPayment(a, m.jsapi_answer_field);
+      const tradeNo = t.text(a.trade_no);
+      if (!payment || !tradeNo) {
+        throw providerUnavailable(
+          `2paynow ${m.jsapi_function} answered without trade_no or the five wx.requestPayment fields (read from "${m.jsapi_answer_field}" or the top level); check ${SECTION}.jsapi_answer_field`,
+        );
+      }
+      return {
+        kind: 'pay',
+        payment,
+        prepay_id: t.prepayIdOf(payment) ?? tradeNo,
+        prepay_expires_at: ctx.clock.now() + 2 * 3600_000, // WeChat's prepay lifetime; there is no repay without the acquirer
+        provider_trade_no: tradeNo,
+      };
+    }
+    if (!Object.prototype.hasOwnProperty.call(URL_METHOD_TYPE, input.pay_method)) throw notSupported(`pay_method "${input.pay_method}" is not offered by 2paynow`);
+    const a = await call(ctx, 'precreate', t.precreateFields(m, input, ctx.notifyUrl, input.pay_method as UrlMethod));
+    const url = t.text(a.qr_code) ?? t.text(a.pic_url);
+    const tradeNo = t.text(a.trade_no);
+    if (!url || !tradeNo) throw providerUnavailable('2paynow precreate answered without trade_no or qr_code; try again');
+    return { kind: 'redirect', url, provider_trade_no: tradeNo };
+  },
+
+  query,
+
+  async close(ctx, outTradeNo, tradeNo) {
+    try {
+      await call(ctx, 'cancel', { trade_no: tradeNo ?? outTradeNo });
+      return 'CLOSED';
+    } catch (err) {
+      // 2paynow's refusal codes are unpublished: the trade's state says whether the refusal means "paid".
+      if (!(err instanceof AppError && err.code === 'PROVIDER_REJECTED')) throw err;
+      const r = await query(ctx, outTradeNo, tradeNo);
+      if (r.state === 'PAID') return 'PAID';
+      if (r.state === 'CLOSED' || r.state === 'FAILED') return 'CLOSED';
+      throw err;
+    }
+  },
+
+  /** Only through a refund function 2paynow issued; a 200 answer is taken as the refund done. */
+  async refund(ctx, input) {
+    const fn = ctx.config.refund_function;
+    if (!fn) throw notSupported(NO_REFUND);
+    const a = await call(ctx, fn, t.refundFields(input));
+    return {
+      out_refund_no: input.out_refund_no,
+      out_trade_no: input.out_trade_no,
+      state: 'SUCCESS',
+      refund_id: t.text(a.refund_no),
+      amount: input.amount,
+      total: input.total,
+      finished_at: ctx.clock.now(),
+    };
+  },
+
+  async queryRefund(ctx, outRefundNo) {
+    if (!ctx.config.refund_function) throw notSupported(NO_REFUND);
+    throw notSupported(
+      `2paynow has no refund query: a refund whose answer was lost is sent again by calling refund with out_refund_no ${outRefundNo} (merchant_refund_no is assumed to be its idempotency key at 2paynow)`,
+    );
+  },
+
+  notify: {
+    // Reported as a GET with a query string (a form POST is read too).
+    methods: ['GET', 'POST'],
+    peek: notify.peek,
+    verify: async (ctx, req) => notify.verify(ctx.config, req),
+    reply: notify.reply,
+  },
+};

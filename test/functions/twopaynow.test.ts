@@ -1,0 +1,201 @@
+/**
+ * 2paynow end to end through the emulator: the sandbox checks our md5 signs and sends the query-string
+ * notification, whose sign covers neither amount nor state; the order becomes PAID only through what
+ * `function=query` then says. Every forged or inconsistent notification changes nothing.
+ */
+import { md5Hex } from '../../shared/crypto/hash';
+import { DEMO_APPID } from '../../scripts/emulator/seed';
+import { testEmulator, type TestEmulator } from '../support/emu';
+
+let emu: TestEmulator;
+let base: Record<string, any>;
+let section: Record<string, any>;
+beforeAll(async () => {
+  emu = await testEmulator({ httpTimeoutMs: 500, sandboxStallMs: 900 });
+  base = (await emu.db('config', 'payment'))!;
+  section = base['2paynow'];
+});
+afterAll(() => emu.stop());
+beforeEach(() => useConfig());
+afterEach(() => emu.sandboxes['2paynow'].setFault(null));
+
+const TRUSTED = { source: 'wx_client,scf' };
+const useConfig = (over: Record<string, unknown> = {}) => emu.put('config', 'payment', { ...base, pay_sp: '2paynow', currency: 'EUR', ...over });
+let seq = 0;
+async function order(payMethod?: string, amount = 250) {
+  const id = `tp-biz-${++seq}`;
+  await emu.put('orders', id, { _openid: 'o-tp', amount, status: 'unpaid' });
+  const r = await emu.fn('pay', { action: 'unifiedorder', order_id: id, pay_method: payMethod }, { openid: 'o-tp', appid: DEMO_APPID });
+  expect(r.ok).toBe(true);
+  return { bizId: id, no: r.data.out_trade_no as string, res: r };
+}
+const trade = (no: string) => emu.sandboxes['2paynow'].trade(section.mid, no)!;
+const pay = (no: string, body: Record<string, unknown> = {}) => emu.post('/sandbox/2paynow/pay', { out_trade_no: no, ...body });
+const state = async () => JSON.stringify([await emu.store.find('pay_orders', {}, { orderBy: ['_id', 'asc'] }), await emu.store.find('pay_refunds', {}, { orderBy: ['_id', 'asc'] })]);
+
+/** A notification as 2paynow sends it, signed with `key` (the merchant's unless given). */
+function notification(no: string, over: Record<string, string> = {}, key: string = section.key): Record<string, string> {
+  const f: Record<string, string> = {
+    function: 'precreate',
+    mid: section.mid,
+    timestamp: String(Date.now()),
+    trade_no: trade(no)?.trade_no ?? 'A00000000000000000',
+    merchant_trade_no: '',
+    trade_status: 'TRADE_SUCCESS',
+    amount: '2.50',
+    currency: 'EUR',
+    amount_cny: '19.50',
+    passback_parameters: JSON.stringify({ out_trade_no: no }),
+    ...over,
+  };
+  return { ...f, sign: md5Hex(`${f.function}${f.mid}${f.timestamp}${key}`) };
+}
+/** A form POST, or (inQuery) a GET with the fields in the query string, as 2paynow is reported to send. */
+async function send(fields: Record<string, string>, inQuery = false) {
+  const form = new URLSearchParams(fields).toString();
+  const res = inQuery
+    ? await fetch(`${emu.url}/http/notify/2paynow?${form}`)
+    : await fetch(`${emu.url}/http/notify/2paynow`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  return { status: res.status, body: await res.text() };
+}
+
+it('wechat: five requestPayment fields, paid by the notification once the query confirms it, queried, refunded in parts', async () => {
+  const { bizId, no, res } = await order();
+  expect(Object.keys(res.data.payment).sort()).toEqual(['appId', 'nonceStr', 'package', 'paySign', 'signType', 'timeStamp']);
+  expect(trade(no)).toMatchObject({ function: 'jsapi_precreate', amount: '2.50', currency: 'EUR' });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ provider: '2paynow', status: 'CREATED', provider_trade_no: trade(no).trade_no, merchant: { mchid: section.mid } });
+
+  const paid = await pay(no);
+  expect(paid.body.notify).toMatchObject({ status: 200, body: 'success' });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', paid_amount: 250, provider_trade_no: trade(no).trade_no });
+  expect((await emu.db('orders', bizId)).status).toBe('paid');
+  // 2paynow delivers again until it reads success: the duplicate changes nothing and is acknowledged.
+  expect((await pay(no)).body.notify).toMatchObject({ status: 200, body: 'success' });
+  expect((await emu.store.find<any>('pay_events', { out_trade_no: no })).map((e) => e.outcome).sort()).toEqual(['applied', 'duplicate']);
+  expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).data).toMatchObject({ status: 'PAID', provider: '2paynow' });
+
+  const r1 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+  expect(r1.data).toMatchObject({ status: 'SUCCESS', amount: 100, currency: 'EUR' });
+  expect((await emu.post('/sandbox/2paynow/refund', { out_refund_no: r1.data.out_refund_no })).body).toMatchObject({ refund_amount: '1.00', refund_status: 'REFUND_SUCCESS', notify: null });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+  const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+  expect(r2.data).toMatchObject({ status: 'SUCCESS', amount: 150 });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDED', refunded_amount: 250 });
+  expect(trade(no).refunded).toBe(250);
+});
+
+it.each(['alipay', 'wechat_qr'])('%s returns a payment url and is paid the same way', async (method) => {
+  const { no, res } = await order(method);
+  expect(res.data).toMatchObject({ pay_method: method, url: trade(no).qr_code });
+  expect(res.data.payment).toBeUndefined();
+  expect((await pay(no)).body.notify.body).toBe('success');
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+});
+
+it('a pay_method 2paynow does not offer is NOT_SUPPORTED, named', async () => {
+  await emu.put('orders', 'tp-paypal', { _openid: 'o-tp', amount: 250, status: 'unpaid' });
+  const r = await emu.fn('pay', { action: 'unifiedorder', order_id: 'tp-paypal', pay_method: 'paypal' }, { openid: 'o-tp', appid: DEMO_APPID });
+  expect(r.error.code).toBe('NOT_SUPPORTED');
+  expect(r.error.message).toContain('"paypal"');
+  expect(r.error.message).toContain('wechat, alipay, wechat_qr');
+});
+
+it('without refund_function a refund is NOT_SUPPORTED, naming the field, and the order stays PAID', async () => {
+  const { refund_function: _drop, ...noRefund } = section;
+  void _drop;
+  await useConfig({ '2paynow': noRefund });
+  const { no } = await order();
+  await pay(no);
+  const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+  expect(r.error.code).toBe('NOT_SUPPORTED');
+  expect(r.error.message).toContain('config/payment.2paynow.refund_function');
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+  expect(trade(no).refunded).toBe(0);
+});
+
+it('a lost notification: queryorder finds the payment when the mini-program comes back', async () => {
+  const { no } = await order();
+  expect((await pay(no, { deliver: false })).body.notify).toBeNull();
+  expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).data.status).toBe('PAID');
+});
+
+it('a notification as a GET with a query string is read as well as a form POST', async () => {
+  const { no } = await order();
+  await pay(no, { deliver: false });
+  await emu.put('pay_orders', no, { ...(await emu.db('pay_orders', no)), status: 'CREATED' });
+  expect(await send(notification(no, { function: 'jsapi_precreate' }), true)).toEqual({ status: 200, body: 'success' });
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+});
+
+describe('notifications that change nothing', () => {
+  it.each([
+    ['forged (signed with another key)', (no: string) => notification(no, {}, 'not-the-merchant-key')],
+    ['unsigned', (no: string) => ({ ...notification(no), sign: '' })],
+    ['from another mid', (no: string) => notification(no, { mid: '4000000999' })],
+    ['with a changed timestamp', (no: string) => ({ ...notification(no), timestamp: '1571034662245' })],
+  ])('%s: failure reply', async (_name, make) => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    await emu.put('pay_orders', no, { ...(await emu.db('pay_orders', no)), status: 'CREATED' });
+    const before = await state();
+    expect(await send(make(no))).toEqual({ status: 500, body: 'fail' });
+    expect(await state()).toBe(before);
+  });
+
+  it('the sandbox’s own notification under a badsign fault: failure reply; the next genuine delivery settles it', async () => {
+    const { no } = await order();
+    const before = await state();
+    emu.sandboxes['2paynow'].setFault('badsign');
+    expect((await pay(no)).body.notify).toMatchObject({ status: 500, body: 'fail' });
+    expect(await state()).toBe(before);
+    expect((await pay(no)).body.notify.body).toBe('success');
+    expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+  });
+
+  it('an unknown order: failure reply', async () => {
+    const before = await state();
+    const f = notification('TPNOSUCHORDER01', { trade_no: 'A99999999999999999' });
+    expect(await send(f)).toEqual({ status: 500, body: 'fail' });
+    expect(await state()).toBe(before);
+  });
+
+  it('a notification claiming more than the query says (unpaid): nothing to apply, acknowledged as the composition decides', async () => {
+    const { no } = await order();
+    const before = await state();
+    // Authentic but premature or wrong: the query (UNKNOWN) is the truth, and that changes nothing.
+    expect((await send(notification(no, { amount: '9.99' }))).body).toBe('success');
+    expect(await state()).toBe(before);
+    expect((await emu.store.find<any>('pay_events', { out_trade_no: no }))[0]).toMatchObject({ outcome: 'ignored' });
+  });
+
+  it.each([
+    ['an amount', { amount: '9.99' }],
+    ['a currency', { currency: 'GBP' }],
+  ])('the query reports %s other than the order’s: failure reply', async (_name, reshaped) => {
+    const { no } = await order();
+    Object.assign(trade(no), reshaped);
+    const before = await state();
+    expect((await pay(no)).body.notify).toEqual({ url: `${base.notify_url}/2paynow`, status: 500, body: 'fail' });
+    expect(await state()).toBe(before);
+  });
+
+  it.each(['timeout', 'garbage'] as const)('the confirming query meets %s: 500, nothing changes', async (fault) => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    const before = await state();
+    emu.sandboxes['2paynow'].setFault(fault);
+    const r = await send(notification(no));
+    expect(r.status).toBe(500);
+    expect(r.body).not.toBe('success');
+    expect(await state()).toBe(before);
+  });
+});
+
+it.each(['timeout', 'garbage', '5xx'] as const)('queryorder while 2paynow answers %s: PROVIDER_UNAVAILABLE, nothing changes', async (fault) => {
+  const { no } = await order();
+  await pay(no, { deliver: false });
+  const before = await state();
+  emu.sandboxes['2paynow'].setFault(fault);
+  expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).error.code).toBe('PROVIDER_UNAVAILABLE');
+  expect(await state()).toBe(before);
+});

@@ -1,0 +1,187 @@
+/**
+ * YabandPay end to end through the emulator: the sandbox checks our signatures and delivers `{sign, data}`
+ * notifications; each is verified over `data` and confirmed by v3.QueryOrder before anything changes, and
+ * every forged, inconsistent or unconfirmable one changes nothing and is answered `bad`.
+ */
+import { DEMO_APPID } from '../../scripts/emulator/seed';
+import { hmacSha256Hex } from '../../shared/crypto/hash';
+import { testEmulator, type TestEmulator } from '../support/emu';
+
+let emu: TestEmulator;
+let base: Record<string, any>;
+beforeAll(async () => {
+  emu = await testEmulator();
+  base = (await emu.db('config', 'payment'))!;
+});
+afterAll(() => emu.stop());
+beforeEach(() => emu.put('config', 'payment', { ...base, pay_sp: 'yaband', currency: 'EUR' }));
+afterEach(() => emu.sandboxes.yaband.setFault(null));
+
+const TRUSTED = { source: 'wx_client,scf' };
+const sandbox = () => emu.sandboxes.yaband;
+let seq = 0;
+async function order(over: Record<string, unknown> = {}, openid = 'o-yb') {
+  const id = `yb-biz-${++seq}`;
+  await emu.put('orders', id, { _openid: openid, amount: 300, status: 'unpaid' });
+  const r = await emu.fn('pay', { action: 'unifiedorder', order_id: id, ...over }, { openid, appid: DEMO_APPID });
+  return { bizId: id, no: r.data?.out_trade_no as string, res: r };
+}
+const state = async () => JSON.stringify([await emu.store.find('pay_orders', {}, { orderBy: ['_id', 'asc'] }), await emu.store.find('pay_refunds', {}, { orderBy: ['_id', 'asc'] })]);
+async function send(body: string, contentType = 'application/json') {
+  const res = await fetch(`${emu.url}/http/notify/yaband`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
+/** Notification data for an order as the sandbox knows it (after it was marked paid there, without a delivery). */
+function paidData(no: string, over: Record<string, unknown> = {}) {
+  const t = sandbox().trade(no)!;
+  t.state = 'paid';
+  t.transaction_id ??= `4200${Date.now()}${seq}`;
+  return { state: 'paid', trade_id: t.trade_id, order_id: no, transaction_id: t.transaction_id, amount: t.amount, currency: t.currency, ...over };
+}
+const signed = (data: Record<string, unknown>) => JSON.stringify(sandbox().signNotification(base.yaband.user, data));
+
+it('orders with sub_app_id / sub_open_id, is paid by a confirmed notification (ok), refunds in parts', async () => {
+  const { bizId, no, res } = await order();
+  expect(res.ok).toBe(true);
+  expect(Object.keys(res.data.payment).sort()).toEqual(['nonceStr', 'package', 'paySign', 'signType', 'timeStamp']);
+  const trade = sandbox().trade(no)!;
+  expect(trade.data).toMatchObject({ sub_app_id: DEMO_APPID, sub_open_id: 'o-yb', amount: '3.00', currency: 'EUR', notify_url: `${base.notify_url}/yaband` });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'CREATED', provider: 'yaband', provider_trade_no: trade.trade_id });
+
+  const paid = await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+  expect(paid.body.notify).toMatchObject({ status: 200, body: 'ok' });
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', paid_amount: 300, transaction_id: paid.body.transaction_id, provider_trade_no: trade.trade_id });
+  expect((await emu.db('orders', bizId)).status).toBe('paid');
+  // Delivered again: nothing changes, still acknowledged.
+  expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify.body).toBe('ok');
+  expect((await emu.store.find<any>('pay_events', { out_trade_no: no })).map((e) => e.outcome).sort()).toEqual(['applied', 'duplicate']);
+  expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' })).data).toMatchObject({ status: 'PAID', provider: 'yaband' });
+
+  const r1 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+  expect(r1.data).toMatchObject({ status: 'PROCESSING', amount: 100, refund_id: expect.stringMatching(/^R/) });
+  expect(sandbox().refund(r1.data.out_refund_no)).toMatchObject({ amount: 100, m_refund_id: r1.data.out_refund_no });
+  expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r1.data.out_refund_no }, TRUSTED)).error.code).toBe('NOT_SUPPORTED');
+  expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r1.data.out_refund_no })).body.notify.body).toBe('ok');
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+  const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+  expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r2.data.out_refund_no, form: true })).body.notify.body).toBe('ok');
+  expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDED', refunded_amount: 300 });
+  expect(await emu.db('pay_refunds', r2.data.out_refund_no)).toMatchObject({ status: 'SUCCESS', refund_id: sandbox().refund(r2.data.out_refund_no)!.refund_id });
+});
+
+it('a resultData= form notification is heard too; the ack is plain-text ok', async () => {
+  const { no } = await order();
+  const paid = await emu.post('/sandbox/yaband/pay', { out_trade_no: no, form: true });
+  expect(paid.body.notify.body).toBe('ok');
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+  const again = await send(`resultData=${encodeURIComponent(signed(paidData(no)))}`, 'application/x-www-form-urlencoded');
+  expect(again).toMatchObject({ status: 200, body: 'ok', type: expect.stringContaining('text/plain') });
+});
+
+it('unifiedorder again after the payer paid (notification lost): Yaband knows the order_id as paid, the query applies it', async () => {
+  const { bizId, no } = await order();
+  sandbox().trade(no)!.state = 'paid';
+  const again = await emu.fn('pay', { action: 'unifiedorder', order_id: bizId }, { openid: 'o-yb', appid: DEMO_APPID });
+  expect(again.data).toMatchObject({ out_trade_no: no, status: 'PAID' });
+  expect(again.data.payment).toBeUndefined();
+});
+
+it('a delivery signed with the wrong key is answered bad; the genuine redelivery pays', async () => {
+  const { no } = await order();
+  sandbox().setFault('badsign');
+  const before = await state();
+  expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify).toMatchObject({ status: 200, body: 'bad' });
+  expect(await state()).toBe(before);
+  expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify.body).toBe('ok');
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+});
+
+it('a payment-page method returns its url and is paid the same way', async () => {
+  const { no, res } = await order({ pay_method: 'alipay' });
+  expect(res.data).toMatchObject({ pay_method: 'alipay', url: expect.stringMatching(/^https:\/\//) });
+  expect(res.data.payment).toBeUndefined();
+  expect(sandbox().trade(no)!.data).toMatchObject({ sub_pay_method: 'Alipay' });
+  expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify.body).toBe('ok');
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+});
+
+it('a method Yaband does not offer is NOT_SUPPORTED, named, before anything is written', async () => {
+  const before = await state();
+  const { res } = await order({ pay_method: 'paypal' });
+  expect(res.error.code).toBe('NOT_SUPPORTED');
+  expect(res.error.message).toContain('"paypal"');
+  expect(res.error.message).toContain('alipay');
+  expect(await state()).toBe(before);
+});
+
+it('Yaband timing out or answering garbage on queryorder changes nothing', async () => {
+  const { no } = await order();
+  sandbox().trade(no)!.state = 'paid';
+  const before = await state();
+  for (const fault of ['timeout', 'garbage'] as const) {
+    sandbox().setFault(fault);
+    expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' })).error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(await state()).toBe(before);
+  }
+  // Once Yaband answers, the query is what pays the order.
+  expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' })).data.status).toBe('PAID');
+});
+
+describe('notifications that change nothing (answered bad)', () => {
+  const wrongKey = (data: Record<string, unknown>) => {
+    const text = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join('&');
+    return JSON.stringify({ sign: hmacSha256Hex('not-the-secret', text), data });
+  };
+  const cases: [string, (no: string) => string, string, string?][] = [
+    ['signed with another secret', (no) => wrongKey(paidData(no)), 'bad sign'],
+    ['unsigned', (no) => JSON.stringify({ data: paidData(no) }), 'bad sign'],
+    ['tampered after signing', (no) => signed(paidData(no)).replace('"amount":"3.00"', '"amount":"0.03"'), 'bad sign'],
+    ['an amount that differs from v3.QueryOrder (correctly signed)', (no) => signed(paidData(no, { amount: '0.01' })), "differs from v3.QueryOrder's 3.00 EUR"],
+    ['a currency that differs from v3.QueryOrder (correctly signed)', (no) => signed(paidData(no, { currency: 'GBP' })), 'differs from v3.QueryOrder'],
+    ['paid, while v3.QueryOrder says pending', (no) => {
+      const d = paidData(no);
+      sandbox().trade(no)!.state = 'pending';
+      return signed(d);
+    }, 'v3.QueryOrder says pending'],
+    ['a trade of another order', (no) => signed(paidData(no, { order_id: 'ANOTHERORDER1' })), 'at YabandPay, not ANOTHERORDER1'],
+    ['an unknown order and trade', () => signed({ state: 'paid', trade_id: 'T404', order_id: 'NOSUCHORDER1', amount: '3.00', currency: 'EUR' }), 'does not exist'],
+    ['a refund notification for an unknown refund', (no) => signed({ ...paidData(no), m_refund_id: 'NOSUCHREFUND', refund_amount: '1.00', state: 'refunded' }), 'unknown refund'],
+    ['Yaband timing out on the confirming query', (no) => {
+      sandbox().setFault('timeout');
+      return signed(paidData(no));
+    }, 'no answer in time'],
+    ['Yaband answering the confirming query in an unexpected shape', (no) => {
+      sandbox().setFault('garbage');
+      return signed(paidData(no));
+    }, 'unexpected shape'],
+    ['malformed JSON', () => '{"sign":', 'malformed JSON'],
+    ['an empty body', () => '', 'empty body'],
+  ];
+
+  it.each(cases)('%s', async (_name, make, reason) => {
+    const { no } = await order();
+    const before = await state();
+    const seen = new Set((await emu.store.find<any>('pay_events', {}, { limit: 1000 })).map((e) => e._id));
+    const r = await send(make(no));
+    expect(r).toMatchObject({ status: 200, body: 'bad' });
+    expect(await state()).toBe(before);
+    const fresh = (await emu.store.find<any>('pay_events', {}, { limit: 1000 })).filter((e) => !seen.has(e._id));
+    expect(fresh).toHaveLength(1);
+    expect(fresh[0]).toMatchObject({ outcome: 'rejected' });
+    expect(fresh[0].reason).toContain(reason);
+  });
+
+  it.each([
+    ['amount', { amount: '0.01' }, 'amount 1 differs'],
+    ['currency', { currency: 'GBP' }, 'currency GBP differs'],
+  ])('Yaband itself reporting another %s than the order (signed and confirmed) is not applied', async (_n, change, reason) => {
+    const { no } = await order();
+    const data = paidData(no, change);
+    Object.assign(sandbox().trade(no)!, change);
+    const before = await state();
+    expect(await send(signed(data))).toMatchObject({ status: 200, body: 'bad' });
+    expect(await state()).toBe(before);
+    const events = await emu.store.find<any>('pay_events', { out_trade_no: no });
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', expect.stringContaining(reason)]]);
+  });
+});
