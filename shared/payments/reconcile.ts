@@ -1,4 +1,4 @@
-import { forbidden } from '../core/errors';
+import { AppError, forbidden } from '../core/errors';
 import { toAppError, type Caller } from '../core/handler';
 import type { Cloud, Condition, Filter } from '../runtime/port';
 import { ORDERS, type OrderStatus, type PayOrder } from '../store/orders';
@@ -208,8 +208,14 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
         const key = `refund:${refund._id}`;
         if (queried.has(key)) return 'skipped';
         queried.add(key);
-        const after = await syncRefund(cloud, refund);
-        return after.status === refund.status ? 'unchanged' : 'changed';
+        try {
+          const after = await syncRefund(cloud, refund);
+          return after.status === refund.status ? 'unchanged' : 'changed';
+        } catch (err) {
+          // A provider with no refund query (its refunds end by notification, or by hand): nothing to ask.
+          if (err instanceof AppError && err.code === 'NOT_SUPPORTED') return 'unchanged';
+          throw err;
+        }
       }),
 
     hooks: () =>

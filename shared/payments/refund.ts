@@ -1,4 +1,4 @@
-import { AppError, conflict, forbidden, invalidInput, notFound } from '../core/errors';
+import { AppError, conflict, forbidden, invalidInput, notFound, notSupported } from '../core/errors';
 import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
 import type { Cloud } from '../runtime/port';
@@ -110,6 +110,8 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
     }
     return refundView(existing);
   } else if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') {
+    const cannot = provider.cannotRefund?.(ctx.config);
+    if (cannot) throw notSupported(cannot);
     refund = await startRefund(cloud, caller, order, req);
     firstSend = true;
   } else {

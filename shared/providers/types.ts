@@ -158,6 +158,8 @@ export interface PaymentProvider<C = unknown> {
   /** 'PAID' when the provider refuses because the order was paid meanwhile. */
   close(ctx: ProviderCtx<C>, outTradeNo: string, providerTradeNo?: string): Promise<'CLOSED' | 'PAID'>;
   refund(ctx: ProviderCtx<C>, input: RefundInput): Promise<RefundReport>;
+  /** Why this account cannot refund through the API (say which config field would allow it), checked before a refund is written. */
+  cannotRefund?(config: C): string | undefined;
   queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
   /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */
   notify?: {

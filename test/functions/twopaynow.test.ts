@@ -111,6 +111,7 @@ it('without refund_function a refund is NOT_SUPPORTED, naming the field, and the
   expect(r.error.message).toContain('config/payment.2paynow.refund_function');
   expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
   expect(trade(no).refunded).toBe(0);
+  expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0); // refused before anything was written
 });
 
 it('a lost notification: queryorder finds the payment when the mini-program comes back', async () => {

@@ -101,6 +101,7 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
   },
 
   /** Only through a refund function 2paynow issued; a 200 answer is taken as the refund done. */
+  cannotRefund: (config) => (config.refund_function ? undefined : NO_REFUND),
   async refund(ctx, input) {
     const fn = ctx.config.refund_function;
     if (!fn) throw notSupported(NO_REFUND);
