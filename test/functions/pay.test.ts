@@ -304,3 +304,17 @@ describe('when the provider misbehaves mid-flow', () => {
     expect((await emu.db('pay_refunds', 'RF-PAUL-1')).status).toBe('REJECTED');
   });
 });
+
+describe('refund_currency', () => {
+  it('refunds are sent in config.refund_currency when set, the amount unconverted', async () => {
+    await emu.put('config', 'payment', { ...baseConfig, refund_currency: 'CNY' });
+    const { no } = await order('o-quinn', 300);
+    await pay(no);
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 120 }, TRUSTED);
+    expect(r.data).toMatchObject({ currency: 'CNY', amount: 120 });
+    await emu.put('config', 'payment', { ...baseConfig, refund_currency: 'HKD' });
+    await completeRefund(r.data.out_refund_no);
+    const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 10 }, TRUSTED);
+    expect((await emu.db('pay_refunds', r2.data.out_refund_no)).currency).toBe('HKD');
+  });
+});
