@@ -1,23 +1,20 @@
 /** The cloudpay provider over `cloud.cloudPay` as wx.ts binds it (the fake SDK records and answers the calls). */
-import { systemClock } from '../../shared/core/clock';
 import { AppError } from '../../shared/core/errors';
 import { memoryLogger } from '../../shared/core/logger';
 import { cloudPay } from '../../shared/providers/cloudpay';
 import type { CloudPayMerchant } from '../../shared/providers/cloudpay/wire';
-import type { ProviderCtx } from '../../shared/providers/types';
 import { wxCloud } from '../../shared/runtime/wx';
-import { localStore } from '../../shared/runtime/local';
-import { sharedCache } from '../../shared/store/shared-cache';
 import { fakeWxSdk } from '../support/fake-wx-sdk';
+import { paymentInput, providerCtx } from '../support/provider';
 
 const m: CloudPayMerchant = { sub_mchid: '1900000109', env_id: 'prod-1a2b', function_name: 'notify', payer_field: 'none' };
 function setup() {
   const sdk = fakeWxSdk();
   const cloud = wxCloud(sdk, { log: memoryLogger() });
-  const ctx: ProviderCtx<CloudPayMerchant> = { config: m, cache: sharedCache(localStore(), systemClock), notifyUrl: '', http: cloud.http, clock: systemClock, log: cloud.log, cloudPay: cloud.cloudPay };
+  const ctx = providerCtx(m, '', { http: cloud.http, log: cloud.log, cloudPay: cloud.cloudPay });
   return { sdk, ctx };
 }
-const input = { out_trade_no: 'CP000001', pay_method: 'wechat', amount: 150, currency: 'CNY', description: '停车费', payer_openid: 'o-x', client_ip: '10.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 };
+const input = paymentInput({ out_trade_no: 'CP000001', amount: 150, description: '停车费', payer_openid: 'o-x', client_ip: '10.0.0.1', expires_at: Date.now() + 600_000 });
 const payment = { appId: 'wxd2565e6a04246fd1', timeStamp: '1700000000', nonceStr: 'n1', package: 'prepay_id=wx1', signType: 'MD5', paySign: 'ABC' };
 
 it('unifiedOrder gets the documented fields and types; payment is passed through unchanged', async () => {

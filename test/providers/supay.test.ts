@@ -6,19 +6,14 @@
 import { createHash } from 'crypto';
 import http from 'http';
 import type { AddressInfo } from 'net';
-import { AppError } from '../../shared/core/errors';
-import { systemClock } from '../../shared/core/clock';
-import { memoryLogger } from '../../shared/core/logger';
-import { createHttpClient, HttpUnavailableError } from '../../shared/http/client';
+import { HttpUnavailableError } from '../../shared/http/client';
 import { suPay } from '../../shared/providers/supay';
 import * as t from '../../shared/providers/supay/transform';
 import type { SuPayMerchant } from '../../shared/providers/supay/wire';
-import type { CreatePaymentInput, NotifyRequest, ProviderCtx } from '../../shared/providers/types';
+import type { CreatePaymentInput, NotifyRequest } from '../../shared/providers/types';
 import { randomKey } from '../../scripts/emulator/seed';
-import { sharedCache } from '../../shared/store/shared-cache';
-import { localStore } from '../../shared/runtime/local';
-import type { CloudPay } from '../../shared/runtime/port';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx, rejection } from '../support/provider';
 
 let emu: TestEmulator;
 let receiver: http.Server;
@@ -61,37 +56,10 @@ function merchant(over: Partial<SuPayMerchant> = {}): SuPayMerchant {
   emu.sandboxes.supay.addMerchant({ mch_id: m.mch_id, key: m.key, currencies: m.currencies });
   return m;
 }
-const ctx = (config: SuPayMerchant, timeoutMs = 1500): ProviderCtx<SuPayMerchant> => ({
-  config,
-  cache: sharedCache(localStore(), systemClock),
-  cloudPay: undefined as unknown as CloudPay, // SuPay never uses it
-  notifyUrl,
-  http: createHttpClient(memoryLogger(), { timeoutMs }),
-  clock: systemClock,
-  log: memoryLogger(),
-});
-const input = (over: Partial<CreatePaymentInput> = {}): CreatePaymentInput => ({
-  out_trade_no: `T${Date.now()}${++seq}`,
-  pay_method: 'wechat',
-  amount: 123,
-  currency: 'AUD',
-  description: 'Parking & coffee',
-  payer_openid: 'o-payer',
-  client_ip: '127.0.0.1',
-  created_at: Date.now(),
-  expires_at: Date.now() + 30 * 60_000,
-  ...over,
-});
+const ctx = (config: SuPayMerchant, timeoutMs = 1500) => providerCtx(config, notifyUrl, { timeoutMs });
+const input = (over: Partial<CreatePaymentInput> = {}) => paymentInput({ currency: 'AUD', description: 'Parking & coffee', ...over });
 const md5Upper = (s: string) => createHash('md5').update(s, 'utf8').digest('hex').toUpperCase();
 
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as AppError;
-  }
-  throw new Error('expected a rejection');
-}
 async function paid(m: SuPayMerchant, over: Partial<CreatePaymentInput> = {}) {
   const i = input(over);
   await suPay.create(ctx(m), i);

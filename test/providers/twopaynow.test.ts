@@ -3,21 +3,16 @@
  * request's md5 sign with the merchant's key; these tests drive the flows, the amount conversion, the state
  * mapping, the error mapping and the notification checks.
  */
-import { AppError } from '../../shared/core/errors';
-import { systemClock } from '../../shared/core/clock';
-import { memoryLogger } from '../../shared/core/logger';
 import { md5Hex } from '../../shared/crypto/hash';
-import { createHttpClient, HttpUnavailableError } from '../../shared/http/client';
+import { HttpUnavailableError } from '../../shared/http/client';
 import { twoPayNow } from '../../shared/providers/twopaynow';
 import * as notify from '../../shared/providers/twopaynow/notify';
 import { paymentState, parseAnswer, requestPayment, signedQuery, signOf } from '../../shared/providers/twopaynow/transform';
 import type { TwoPayNowMerchant } from '../../shared/providers/twopaynow/wire';
-import { NotificationRejected, type CreatePaymentInput, type NotifyRequest, type ProviderCtx } from '../../shared/providers/types';
-import type { CloudPay } from '../../shared/runtime/port';
-import { localStore } from '../../shared/runtime/local';
-import { sharedCache } from '../../shared/store/shared-cache';
+import { NotificationRejected, type CreatePaymentInput, type NotifyRequest } from '../../shared/providers/types';
 import { randomKey } from '../../scripts/emulator/seed';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx, rejection } from '../support/provider';
 
 let emu: TestEmulator;
 beforeAll(async () => {
@@ -44,38 +39,10 @@ function merchant(over: Partial<TwoPayNowMerchant> = {}): TwoPayNowMerchant {
   emu.sandboxes['2paynow'].addMerchant({ mid: m.mid, key: m.key });
   return m;
 }
-const ctx = (config: TwoPayNowMerchant, timeoutMs = 1500): ProviderCtx<TwoPayNowMerchant> => ({
-  config,
-  cache: sharedCache(localStore(), systemClock),
-  cloudPay: undefined as unknown as CloudPay, // 2paynow never uses it
-  notifyUrl: `${emu.url}/http/notify/2paynow`,
-  http: createHttpClient(memoryLogger(), { timeoutMs }),
-  clock: systemClock,
-  log: memoryLogger(),
-});
-const order = (over: Partial<CreatePaymentInput> = {}): CreatePaymentInput => ({
-  out_trade_no: `TP${Date.now()}${++seq}`,
-  pay_method: 'wechat',
-  payer_appid: 'wx0123456789abcdef',
-  amount: 123,
-  currency: 'EUR',
-  description: 'Parken 1 Std.',
-  payer_openid: 'o-payer',
-  client_ip: '127.0.0.1',
-  created_at: Date.now(),
-  expires_at: Date.now() + 30 * 60_000,
-  ...over,
-});
+const ctx = (config: TwoPayNowMerchant, timeoutMs = 1500) => providerCtx(config, `${emu.url}/http/notify/2paynow`, { timeoutMs });
+const order = (over: Partial<CreatePaymentInput> = {}) =>
+  paymentInput({ payer_appid: 'wx0123456789abcdef', currency: 'EUR', description: 'Parken 1 Std.', ...over });
 const pay = (no: string, body: Record<string, unknown> = {}) => emu.post('/sandbox/2paynow/pay', { out_trade_no: no, deliver: false, ...body });
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as AppError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('signing', () => {
   it('signs md5(function + mid + timestamp + key) in lower-case hex (vector computed from the rule)', () => {

@@ -5,18 +5,15 @@
  */
 import { createHmac, randomBytes } from 'crypto';
 import { AppError } from '../../shared/core/errors';
-import { manualClock, systemClock, type Clock } from '../../shared/core/clock';
-import { memoryLogger } from '../../shared/core/logger';
-import { createHttpClient, HttpUnavailableError } from '../../shared/http/client';
+import { manualClock, type Clock } from '../../shared/core/clock';
+import { HttpUnavailableError } from '../../shared/http/client';
 import { vrPayment } from '../../shared/providers/vr';
 import { requestJwt } from '../../shared/providers/vr/jwt';
 import { paymentPageUrl, paymentState, refundState } from '../../shared/providers/vr/transform';
 import type { VrMerchant } from '../../shared/providers/vr/wire';
 import { NotificationRejected, type CreatePaymentInput, type NotifyRequest, type ProviderCtx } from '../../shared/providers/types';
-import { sharedCache } from '../../shared/store/shared-cache';
-import { localStore } from '../../shared/runtime/local';
-import type { CloudPay } from '../../shared/runtime/port';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx, rejection } from '../support/provider';
 
 let emu: TestEmulator;
 beforeAll(async () => {
@@ -41,36 +38,8 @@ function merchant(over: Partial<VrMerchant> = {}): VrMerchant {
   emu.sandboxes.vr.addMerchant({ space_id: m.space_id, user_id: m.user_id, auth_key: m.auth_key });
   return m;
 }
-const ctx = (config: VrMerchant, opts: { timeoutMs?: number; clock?: Clock } = {}): ProviderCtx<VrMerchant> => ({
-  config,
-  cache: sharedCache(localStore(), systemClock),
-  cloudPay: undefined as unknown as CloudPay, // vr never uses it
-  notifyUrl: `${emu.url}/http/notify/vr`,
-  http: createHttpClient(memoryLogger(), { timeoutMs: opts.timeoutMs ?? 1500 }),
-  clock: opts.clock ?? systemClock,
-  log: memoryLogger(),
-});
-const order = (over: Partial<CreatePaymentInput> = {}): CreatePaymentInput => ({
-  out_trade_no: `VR${Date.now()}${++seq}`,
-  pay_method: 'wechat_page',
-  amount: 123,
-  currency: 'EUR',
-  description: 'Parking, 1 hour',
-  payer_openid: 'o-payer',
-  client_ip: '127.0.0.1',
-  created_at: Date.now(),
-  expires_at: Date.now() + 30 * 60_000,
-  ...over,
-});
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
+const ctx = (config: VrMerchant, opts: { timeoutMs?: number; clock?: Clock } = {}) => providerCtx(config, `${emu.url}/http/notify/vr`, opts);
+const order = (over: Partial<CreatePaymentInput> = {}) => paymentInput({ pay_method: 'wechat_page', currency: 'EUR', description: 'Parking, 1 hour', ...over });
 const pay = (no: string, result?: string) => emu.post('/sandbox/vr/pay', { out_trade_no: no, result });
 
 async function created(m: VrMerchant, over: Partial<CreatePaymentInput> = {}) {

@@ -3,19 +3,13 @@
  * The sandbox checks every sign it receives and signs every answer; these tests drive the provider's flows.
  */
 import { createHash, createHmac } from 'crypto';
-import { AppError } from '../../shared/core/errors';
-import { systemClock } from '../../shared/core/clock';
-import { memoryLogger } from '../../shared/core/logger';
-import { createHttpClient, HttpUnavailableError } from '../../shared/http/client';
+import { HttpUnavailableError } from '../../shared/http/client';
 import { wechatPayV2 } from '../../shared/providers/wechatpay-v2';
 import type { V2Merchant } from '../../shared/providers/wechatpay-v2/wire';
-import type { ProviderCtx, CreatePaymentInput } from '../../shared/providers/types';
 import { randomKey } from '../../scripts/emulator/seed';
-import { sharedCache } from '../../shared/store/shared-cache';
-import { localStore } from '../../shared/runtime/local';
-import type { CloudPay } from '../../shared/runtime/port';
 import { tradeStateReport } from '../../shared/providers/wechatpay-v2/transform';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx, rejection } from '../support/provider';
 
 let emu: TestEmulator;
 beforeAll(async () => {
@@ -29,38 +23,10 @@ function merchant(over: Partial<V2Merchant> = {}): V2Merchant {
   emu.sandboxes['wechatpay-v2'].addMerchant({ mchid: m.mchid, key: m.key });
   return m;
 }
-const ctx = (config: V2Merchant, timeoutMs = 1500): ProviderCtx<V2Merchant> => ({
-  config,
-  cache: sharedCache(localStore(), systemClock),
-  cloudPay: undefined as unknown as CloudPay, // v2 never uses it
-  notifyUrl: `${emu.url}/http/notify/v2`,
-  http: createHttpClient(memoryLogger(), { timeoutMs }),
-  clock: systemClock,
-  log: memoryLogger(),
-});
-const order = (over: Partial<CreatePaymentInput> = {}): CreatePaymentInput => ({
-  out_trade_no: `T${Date.now()}${++seq}`,
-  pay_method: 'wechat',
-  amount: 123,
-  currency: 'CNY',
-  description: '停车费',
-  payer_openid: 'o-payer',
-  client_ip: '127.0.0.1',
-  created_at: Date.now(),
-  expires_at: Date.now() + 30 * 60_000,
-  ...over,
-});
+const ctx = (config: V2Merchant, timeoutMs = 1500) => providerCtx(config, `${emu.url}/http/notify/v2`, { timeoutMs });
+const order = paymentInput;
 const md5 = (s: string) => createHash('md5').update(s, 'utf8').digest('hex').toUpperCase();
 const hmac = (k: string, s: string) => createHmac('sha256', k).update(s, 'utf8').digest('hex').toUpperCase();
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as AppError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const v2 = wechatPayV2('v2');
 const v2sp = wechatPayV2('v2sp');

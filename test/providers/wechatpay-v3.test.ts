@@ -10,12 +10,13 @@ import { wechatPayV3 } from '../../shared/providers/wechatpay-v3';
 import { cacheKey } from '../../shared/providers/wechatpay-v3/keys';
 import type { V3Merchant } from '../../shared/providers/wechatpay-v3/wire';
 import type { ProviderCtx } from '../../shared/providers/types';
-import type { CloudPay, DocStore } from '../../shared/runtime/port';
+import type { DocStore } from '../../shared/runtime/port';
 import { localStore } from '../../shared/runtime/local';
 import { sharedCache } from '../../shared/store/shared-cache';
 import { publicKeyOf } from '../../shared/crypto/rsa';
 import { v3MerchantKeys } from '../../scripts/emulator/seed';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx } from '../support/provider';
 
 let emu: TestEmulator;
 beforeAll(async () => {
@@ -41,7 +42,7 @@ function merchant(mode: 'certificate' | 'public_key'): V3Merchant {
 
 /** Ordering gets a signed 200 answer, which must be verified (a 404 for an unknown order is not). */
 const order = (ctx: ProviderCtx<V3Merchant>, no: string) =>
-  v3.create(ctx, { out_trade_no: no, pay_method: 'wechat', amount: 100, currency: 'CNY', description: 'x', payer_openid: 'o', client_ip: '127.0.0.1', created_at: Date.now(), expires_at: Date.now() + 600_000 });
+  v3.create(ctx, paymentInput({ out_trade_no: no, amount: 100, description: 'x', payer_openid: 'o', expires_at: Date.now() + 600_000 }));
 
 /** A context whose HTTP client counts the certificate downloads. */
 function context(m: V3Merchant, store: DocStore) {
@@ -53,15 +54,7 @@ function context(m: V3Merchant, store: DocStore) {
       return inner.request(req);
     },
   };
-  const ctx: ProviderCtx<V3Merchant> = {
-    config: m,
-    cache: sharedCache(store, systemClock),
-    notifyUrl: `${emu.url}/http/notify/v3`,
-    http,
-    clock: systemClock,
-    log: memoryLogger(),
-    cloudPay: undefined as unknown as CloudPay,
-  };
+  const ctx = providerCtx(m, `${emu.url}/http/notify/v3`, { http, cache: sharedCache(store, systemClock) });
   return { ctx, counter };
 }
 

@@ -2,18 +2,17 @@
  * The YabandPay provider against its sandbox over loopback HTTP: request signing (and the §1a test vector),
  * amounts as major-unit strings, states, Yaband's refusals and answers that are not Yaband's.
  */
-import { systemClock } from '../../shared/core/clock';
 import { AppError } from '../../shared/core/errors';
 import { hmacSha256Hex } from '../../shared/crypto/hash';
-import { memoryLogger } from '../../shared/core/logger';
-import { createHttpClient, HttpUnavailableError, type HttpClient } from '../../shared/http/client';
+import { HttpUnavailableError, type HttpClient } from '../../shared/http/client';
 import { yaband } from '../../shared/providers/yaband';
 import { parseNotification } from '../../shared/providers/yaband/notify';
 import { notifySignTexts, signRequest, verifyNotifySign } from '../../shared/providers/yaband/sign';
 import { miniPayData } from '../../shared/providers/yaband/transform';
 import type { YabandMerchant } from '../../shared/providers/yaband/wire';
-import type { CreatePaymentInput, ProviderCtx } from '../../shared/providers/types';
+import type { CreatePaymentInput } from '../../shared/providers/types';
 import { testEmulator, type TestEmulator } from '../support/emu';
+import { paymentInput, providerCtx, rejection as rejectionOf } from '../support/provider';
 
 const USER = 'shop@example.com';
 const SECRET = 'sandbox-secret-0123456789';
@@ -27,40 +26,18 @@ beforeAll(async () => {
 afterAll(() => emu.stop());
 afterEach(() => emu.sandboxes.yaband.setFault(null));
 
-function ctx(over: Partial<YabandMerchant> = {}, http?: HttpClient): ProviderCtx<YabandMerchant> {
-  const log = memoryLogger();
-  return {
-    config: { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], ...over },
-    cache: { get: async () => null, claim: async () => true, put: async () => undefined },
-    notifyUrl: `${emu.url}/http/notify/yaband`,
-    http: http ?? createHttpClient(log, { timeoutMs: 1000 }),
-    clock: systemClock,
-    log,
-    cloudPay: {} as ProviderCtx<YabandMerchant>['cloudPay'],
-  };
-}
-
-let seq = 0;
-function input(over: Partial<CreatePaymentInput> = {}): CreatePaymentInput {
-  const now = Date.now();
-  return {
-    out_trade_no: `YBP${Date.now()}${++seq}`,
-    pay_method: 'wechat',
-    payer_appid: PAYER_APPID,
-    amount: 1234,
-    currency: 'EUR',
-    description: 'Parking, 1 hour',
-    payer_openid: 'o-payer',
-    client_ip: '127.0.0.1',
-    created_at: now,
-    expires_at: now + 30 * 60_000,
-    ...over,
-  };
-}
+const ctx = (over: Partial<YabandMerchant> = {}, http?: HttpClient) =>
+  providerCtx<YabandMerchant>(
+    { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], ...over },
+    `${emu.url}/http/notify/yaband`,
+    { timeoutMs: 1000, http },
+  );
+const input = (over: Partial<CreatePaymentInput> = {}) =>
+  paymentInput({ payer_appid: PAYER_APPID, amount: 1234, currency: 'EUR', description: 'Parking, 1 hour', ...over });
 const lastRequest = () => emu.sandboxes.yaband.requests[emu.sandboxes.yaband.requests.length - 1] as any;
 const pay = (no: string, result?: string) => emu.post('/sandbox/yaband/pay', { out_trade_no: no, result });
 async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await rejectionOf(p);
   expect(err).toBeInstanceOf(AppError);
   return err as AppError;
 }
