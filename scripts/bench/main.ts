@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, cold first unifiedorder under v2
- * and v3, the CPU cost of a v3 notification's crypto, v2 and v3 notify throughput and latency, the
- * duplicate-notification storm). Timing never fails the run; it exits non-zero only when a flow breaks.
+ * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, cold first unifiedorder under v2,
+ * v3 and each acquirer (yaband, 2paynow, supay, vr), the CPU cost of a v3 notification's crypto and of each
+ * acquirer's notification check, v2 and v3 notify throughput and latency, the duplicate-notification storm).
+ * Timing never fails the run; it exits non-zero only when a flow breaks.
  * Progress goes to stderr, the table to stdout.
  */
 import { execFile, execFileSync } from 'child_process';
@@ -21,6 +22,17 @@ import { nonce } from '../../shared/crypto/nonce';
 import { privateKeyOf, publicKeyOf, rsaSha256Sign } from '../../shared/crypto/rsa';
 import { buildFlatXml } from '../../shared/crypto/xml';
 import { formatCstCompact } from '../../shared/core/clock';
+import { toMajor } from '../../shared/core/money';
+import { md5Hex } from '../../shared/crypto/hash';
+import { sortedQuery } from '../../shared/crypto/query';
+import { validatePaymentDoc } from '../../shared/config/payment-load';
+import type { NotifyRequest } from '../../shared/providers/types';
+import * as yabandNotify from '../../shared/providers/yaband/notify';
+import { verifyNotifySign as yabandVerifySign } from '../../shared/providers/yaband/sign';
+import { paymentReport as yabandReport, str as yabandStr } from '../../shared/providers/yaband/transform';
+import * as twoPayNowNotify from '../../shared/providers/twopaynow/notify';
+import * as suPayNotify from '../../shared/providers/supay/notify';
+import * as vrNotify from '../../shared/providers/vr/notify';
 import { httpJson, httpRequest } from './http';
 
 const root = resolve(__dirname, '..', '..');
@@ -35,6 +47,10 @@ const STORM_SIZE = 50;
 const V3_CRYPTO_COUNT = 500;
 const V3_CRYPTO_ROUNDS = 3;
 const V3_NOTIFY_COUNT = 200;
+const ACQ_NOTIFY_COUNT = 500;
+const ACQ_NOTIFY_ROUNDS = 5;
+/** Untimed passes first: crypto-js (the MD5 and HMAC-SHA256 here) is plain JavaScript and needs the JIT warm. */
+const ACQ_NOTIFY_WARMUP = 3;
 
 interface Row {
   measure: string;
@@ -143,7 +159,7 @@ function compileShim(dir: string): string {
 }
 
 /** The provider a bench section runs under: the seeded `config/payment` has a section for each. */
-type PaySp = 'v2' | 'v3';
+type PaySp = 'v2' | 'v3' | 'yaband' | '2paynow' | 'supay' | 'vr';
 
 /**
  * Runs `fn` with `pay_sp` switched in `config/payment` (PUT through the console, which clears the emulator's
@@ -175,12 +191,22 @@ async function v3Section(emu: Emulator): Promise<V3Section> {
 /** Where the functions cache a v3 merchant's platform certificates (shared/providers/wechatpay-v3/keys.ts cacheKey). */
 const v3CertCachePath = (emu: Emulator, mchid: string) => `${emu.url}/db/pay_cache/${encodeURIComponent(`wechatpay-v3:platform-certs:${mchid}`)}`;
 
+interface ColdOptions {
+  /** Extra fields of the unifiedorder event (e.g. `pay_method: 'wechat_page'` for vr, which has no `wechat`). */
+  event?: Record<string, unknown>;
+  /** Repetitions (default COLD_RUNS). */
+  runs?: number;
+}
+
 /**
  * Cold first `unifiedorder` of the pay bundle against a bare SDK init + one read, run by run, with `paySp` as
  * the active provider. Under v3 the certificate cache is emptied before each run, so every child is the first
  * instance ever: it signs with RSA, downloads and decrypts `/v3/certificates`, and verifies the answers.
+ * The acquirers keep nothing between instances, so each of their runs is a first call too.
  */
-async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp) {
+async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp, opts: ColdOptions = {}) {
+  const runs = opts.runs ?? COLD_RUNS;
+  const extra = opts.event ?? {};
   const shimOpts = JSON.stringify({ root, emulatorUrl: emu.url, context: { OPENID: DEMO_OPENID, APPID: DEMO_APPID, SOURCE: 'wx_client' } });
   const prologue = `const { installShim } = require(${JSON.stringify(shimJs)});
     const done = (r) => { process.stdout.write('\\nBENCH_RESULT ' + JSON.stringify(r) + '\\n'); process.exit(0); };
@@ -189,7 +215,7 @@ async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp) {
     const t0 = process.hrtime.bigint();
     installShim(${shimOpts});
     const fn = require(${JSON.stringify(join(distDir, 'pay', 'index.js'))});
-    fn.main({ action: 'unifiedorder', order_id: ${JSON.stringify(orderId)} }).then((res) => {
+    fn.main({ ...${JSON.stringify(extra)}, action: 'unifiedorder', order_id: ${JSON.stringify(orderId)} }).then((res) => {
       const t1 = process.hrtime.bigint();
       done({ ms: Number(t1 - t0) / 1e6, res });
     }, failed);`;
@@ -212,15 +238,20 @@ async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp) {
   const base: number[] = [];
   const ratios: number[] = [];
   await withPaySp(emu, paySp, async () => {
-    for (let i = 0; i < COLD_RUNS; i++) {
-      progress(`cold ${paySp} unifiedorder run ${i + 1}/${COLD_RUNS}`);
+    for (let i = 0; i < runs; i++) {
+      progress(`cold ${paySp} unifiedorder run ${i + 1}/${runs}`);
       const orderId = `bench-cold-${paySp}-${i}-${randomBytes(4).toString('hex')}`;
       await httpJson(`${emu.url}/db/orders/${orderId}`, 'PUT', { _openid: DEMO_OPENID, amount: 1, description: 'bench cold start', status: 'unpaid' });
       if (certCache) await httpJson(certCache, 'DELETE');
       const b = childResult<{ ms: number; found: boolean }>(await run(baseCode));
       if (!b.found) throw new Error('the baseline child did not read config/payment through the shim');
-      const p = childResult<{ ms: number; res: { ok?: boolean; data?: { out_trade_no?: string }; error?: unknown } }>(await run(payCode(orderId)));
+      const p = childResult<{ ms: number; res: { ok?: boolean; data?: { out_trade_no?: string; payment?: unknown; url?: unknown }; error?: unknown } }>(
+        await run(payCode(orderId)),
+      );
       if (p.res?.ok !== true) throw new Error(`cold ${paySp} unifiedorder failed: ${JSON.stringify(p.res)}`);
+      if (!p.res.data?.payment && typeof p.res.data?.url !== 'string') {
+        throw new Error(`cold ${paySp} unifiedorder answered neither payment fields nor a url: ${JSON.stringify(p.res.data)}`);
+      }
       const order = await emu.store.get<{ provider?: string }>('pay_orders', p.res.data?.out_trade_no ?? '');
       if (order?.provider !== paySp) throw new Error(`cold unifiedorder under pay_sp ${paySp} made a ${order?.provider ?? 'missing'} order`);
       if (certCache) {
@@ -234,8 +265,11 @@ async function coldUnifiedOrder(emu: Emulator, shimJs: string, paySp: PaySp) {
       progress(`  ${ms(p.ms)} / ${ms(b.ms)} = ${ratio(p.ms / b.ms)}`);
     }
   });
-  const label = paySp === 'v2' ? 'unifiedorder' : `${paySp} unifiedorder`;
-  row(`cold 1st ${label} / cold SDK + 1 read`, ratio(median(ratios)), '<= 1.5');
+  const method = typeof extra.pay_method === 'string' ? ` (${extra.pay_method})` : '';
+  const label = paySp === 'v2' ? 'unifiedorder' : `${paySp} unifiedorder${method}`;
+  // The WeChat Pay rows keep their labels; the acquirers' say how many runs the median is of.
+  const count = paySp === 'v2' || paySp === 'v3' ? '' : `, median of ${runs}`;
+  row(`cold 1st ${label} / cold SDK + 1 read${count}`, ratio(median(ratios)), '<= 1.5');
   row(`  cold 1st ${label} (median)`, ms(median(pay)));
   row(paySp === 'v2' ? '  cold SDK + 1 read (median)' : `  cold SDK + 1 read (median, ${paySp} runs)`, ms(median(base)));
 }
@@ -484,6 +518,185 @@ async function notifyStorm(emu: Emulator, hooks: Map<string, number>) {
   row('  storm: hook state after', order.hooks?.on_paid?.state ?? '?');
 }
 
+// ---- 7. the acquirers' notifications: CPU per notification ---------------------------------------------
+
+const digits = (n: number) => Array.from(randomBytes(n), (b) => String(b % 10)).join('');
+/** An out_trade_no shaped as ours are (shared/payments/create.ts: CST time + 12 random characters). */
+const ourTradeNo = () => `${formatCstCompact(Date.now())}${nonce(12)}`;
+/** `yyyy-MM-dd HH:mm:ss`, as the SuPay sandbox writes notify_time and gmt_payment. */
+const supayTime = () => new Date().toISOString().slice(0, 19).replace('T', ' ');
+
+/** A notification as the notify function hands it to a provider (lower-case headers, raw body bytes). */
+const notifyRequest = (contentType: string, body: string): NotifyRequest => ({
+  method: 'POST',
+  headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)) },
+  query: {},
+  body: Buffer.from(body, 'utf8'),
+});
+
+/** One acquirer's case: its N requests, and the check of request i (undefined when it verified as expected). */
+interface AcquirerCase {
+  label: string;
+  requests: NotifyRequest[];
+  verifyOne: (req: NotifyRequest, i: number) => string | undefined;
+}
+
+/**
+ * Per-notification CPU of each acquirer's notification check, with the notifications built as its sandbox
+ * builds them (scripts/sandbox/*.ts: Yaband's through the sandbox's own `signNotification`; 2paynow's
+ * `notification()` and SuPay's `notify()` are internal there, so their fields and signs are rebuilt here the
+ * same way) and checked with the provider's own code and the config section as the functions validate it:
+ *
+ * - yaband: `parseNotification` + `verifyNotifySign` (HMAC-SHA256 over `data`) + the notification's report,
+ *   i.e. its `verify` up to, not including, the confirming `v3.QueryOrder` (an HTTP call);
+ * - 2paynow: its exported `verify` (form parse + MD5 sign); the sign covers no amount or state, so the event is
+ *   a hint and the composition's `function=query` (an HTTP call) is not included;
+ * - supay: its exported `verify` (form parse + MD5 over the sorted fields + report); the sign covers amount
+ *   and status, so SuPay needs no confirming query;
+ * - vr: the webhook is unsigned and only names the entity, so there is nothing to verify: `parseWebhook` +
+ *   the space check is timed, the re-read of the transaction (an HTTP call) is not.
+ *
+ * Timed like the v3 crypto: CPU (process.cpuUsage) over all N at once, after ACQ_NOTIFY_WARMUP untimed passes,
+ * median of ACQ_NOTIFY_ROUNDS rounds.
+ */
+async function acquirerNotifyCpu(emu: Emulator) {
+  const doc = await emu.store.get<Record<string, unknown>>('config', 'payment');
+  if (!doc) throw new Error('config/payment is missing');
+  const valid = validatePaymentDoc(doc);
+  if (!valid.ok) throw new Error(`config/payment does not validate: ${valid.problems.join('; ')}`);
+  const { yaband: yb, '2paynow': tp, supay: sp, vr } = valid.config;
+  if (!yb || !tp || !sp || !vr) throw new Error('config/payment lacks one of the yaband, 2paynow, supay, vr sections');
+  const N = ACQ_NOTIFY_COUNT;
+  const amountOf = (i: number) => 100 + i;
+
+  // yaband: `{sign, data}` as a raw JSON body, data as the sandbox's pay() sends it (tradeData + `demo: ''`).
+  const ybCur = yb.currencies[0];
+  const yaband: AcquirerCase = {
+    label: `yaband notify: parse + HMAC-SHA256 sign (CPU, N=${N}), excl. v3.QueryOrder`,
+    requests: Array.from({ length: N }, (_, i) => {
+      const data = {
+        trade_id: `T${digits(18)}`,
+        order_id: ourTradeNo(),
+        amount: toMajor(amountOf(i), ybCur),
+        currency: ybCur,
+        settlement_currency: 'EUR',
+        state: 'paid',
+        sub_pay_method: 'WeChat Pay',
+        transaction_id: `4200${digits(24)}`,
+        demo: '',
+      };
+      return notifyRequest('application/json', JSON.stringify(emu.sandboxes.yaband.signNotification(yb.user, data)));
+    }),
+    verifyOne: (req, i) => {
+      const { sign, data } = yabandNotify.parseNotification(req.body);
+      if (!yabandVerifySign(data, sign, yb.secret)) return 'bad sign';
+      const orderId = yabandStr(data, 'order_id');
+      if (!orderId || !yabandStr(data, 'trade_id')) return 'order_id or trade_id is missing';
+      const told = yabandReport(yb, data, orderId);
+      return told.state === 'PAID' && told.amount === amountOf(i) ? undefined : `reported ${told.state} ${told.amount}`;
+    },
+  };
+
+  // 2paynow: the sandbox's notification() fields, delivered as a form POST (its default).
+  const tpCur = tp.currencies[0];
+  const tpOrders: string[] = [];
+  const twoPayNow: AcquirerCase = {
+    label: `2paynow notify: parse + MD5 sign (CPU, N=${N}), excl. function=query`,
+    requests: Array.from({ length: N }, (_, i) => {
+      const no = ourTradeNo();
+      tpOrders.push(no);
+      const timestamp = String(Date.now());
+      const fields = new URLSearchParams({
+        sign: md5Hex(`${tp.jsapi_function}${tp.mid}${timestamp}${tp.key}`),
+        timestamp,
+        trade_no: `A${digits(17)}`,
+        merchant_trade_no: no,
+        amount_cny: toMajor(Math.round((amountOf(i) * 78) / 10), 'CNY'),
+        function: tp.jsapi_function,
+        currency: tpCur,
+        trade_status: 'TRADE_SUCCESS',
+        mid: tp.mid,
+        passback_parameters: JSON.stringify({ out_trade_no: no }),
+        amount: toMajor(amountOf(i), tpCur),
+      });
+      return notifyRequest('application/x-www-form-urlencoded', fields.toString());
+    }),
+    verifyOne: (req, i) => {
+      const e = twoPayNowNotify.verify(tp, req);
+      return e.kind === 'hint' && e.out_trade_no === tpOrders[i] ? undefined : `a ${e.kind} event for the wrong order`;
+    },
+  };
+
+  // supay: the sandbox's notify() for a paid trade: form-urlencoded, upper-case MD5 over the sorted non-empty fields.
+  const spCur = sp.currencies[0];
+  const suPay: AcquirerCase = {
+    label: `supay notify: parse + MD5 sign + report (CPU, N=${N}), no query needed`,
+    requests: Array.from({ length: N }, (_, i) => {
+      const at = supayTime();
+      const f: Record<string, string> = {
+        notify_id: randomBytes(16).toString('hex'),
+        notify_type: 'trade_status_sync',
+        notify_time: at,
+        outer_trade_no: ourTradeNo(),
+        inner_trade_no: `SP${digits(20)}`,
+        trade_status: 'TRADE_SUCCESS',
+        trade_amount: toMajor(amountOf(i), spCur),
+        currency: spCur,
+        gmt_payment: at,
+      };
+      const sign = md5Hex(`${sortedQuery(f, ['sign', 'sign_type'])}&key=${sp.key}`).toUpperCase();
+      return notifyRequest('application/x-www-form-urlencoded', new URLSearchParams({ ...f, sign, sign_type: 'MD5' }).toString());
+    }),
+    verifyOne: (req, i) => {
+      const e = suPayNotify.verify(sp, req);
+      return e.kind === 'payment' && e.report.state === 'PAID' && e.report.amount === amountOf(i) ? undefined : `a ${e.kind} event, not PAID ${amountOf(i)}`;
+    },
+  };
+
+  // vr: the sandbox's space webhook for a FULFILL transaction: names the entity only, no signature.
+  const vrCase: AcquirerCase = {
+    label: `vr webhook: JSON parse only (CPU, N=${N}), unsigned, re-read excl.`,
+    requests: Array.from({ length: N }, (_, i) =>
+      notifyRequest(
+        'application/json',
+        JSON.stringify({
+          eventId: 5000 + i,
+          entityId: 1000 + i,
+          listenerEntityId: 1472041829003,
+          listenerEntityTechnicalName: 'Transaction',
+          spaceId: vr.space_id,
+          webhookListenerId: 1,
+          timestamp: new Date().toISOString(),
+          state: 'FULFILL',
+        }),
+      ),
+    ),
+    verifyOne: (req, i) => {
+      const w = vrNotify.parseWebhook(req);
+      if (w.spaceId !== vr.space_id) return `spaceId ${w.spaceId} is not this config's space`;
+      return w.entityId === 1000 + i ? undefined : `entityId ${w.entityId}`;
+    },
+  };
+
+  const us = (x: number) => `${x.toFixed(1)} µs`;
+  for (const c of [yaband, twoPayNow, suPay, vrCase]) {
+    progress(`${c.label.split(':')[0]}: ${N} notifications x${ACQ_NOTIFY_ROUNDS} rounds`);
+    const problems = new Array<string | undefined>(N);
+    const pass = () => c.requests.forEach((req, i) => (problems[i] = c.verifyOne(req, i)));
+    for (let w = 0; w < ACQ_NOTIFY_WARMUP; w++) pass();
+    const per: number[] = [];
+    for (let r = 0; r < ACQ_NOTIFY_ROUNDS; r++) {
+      problems.fill('not checked');
+      per.push(cpuMicros(pass) / N);
+      const bad = problems.findIndex((p) => p !== undefined);
+      if (bad >= 0) throw new Error(`${c.label.split(':')[0]} ${bad} did not verify: ${problems[bad]}`);
+    }
+    const bytes = c.requests.reduce((a, r) => a + r.body.length, 0) / N;
+    row(c.label, us(median(per)));
+    row(`  ${c.label.split(' ')[0]} body size (mean)`, `${bytes.toFixed(0)} B`);
+  }
+}
+
 // ---- main --------------------------------------------------------------------------------------------
 
 function printTable() {
@@ -518,7 +731,13 @@ async function main() {
     const shimJs = compileShim(tmp);
     await coldUnifiedOrder(emu, shimJs, 'v2');
     await coldUnifiedOrder(emu, shimJs, 'v3');
+    await coldUnifiedOrder(emu, shimJs, 'yaband');
+    await coldUnifiedOrder(emu, shimJs, '2paynow');
+    await coldUnifiedOrder(emu, shimJs, 'supay');
+    // VR Payment has no in-app (wx.requestPayment) flow: its orders are paid on its page, returned as `url`.
+    await coldUnifiedOrder(emu, shimJs, 'vr', { event: { pay_method: 'wechat_page' } });
     await v3NotifyCrypto(emu);
+    await acquirerNotifyCpu(emu);
     await notifyThroughput(emu);
     await v3NotifyThroughput(emu);
     await notifyStorm(emu, hooks);

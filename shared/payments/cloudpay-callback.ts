@@ -7,6 +7,7 @@ import { recordEvent } from '../store/events';
 import { getOrder, type PayOrder } from '../store/orders';
 import { getRefund } from '../store/refunds';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
+import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
 
 /** What the cloudPay callback must answer: errcode 0 stops the deliveries, anything else asks again (for two days). */
@@ -40,7 +41,7 @@ async function payment(cloud: Cloud, e: CloudPayCallback): Promise<Applied & { r
     claimed.amount === order.amount &&
     claimed.merchant?.sub_mchid === order.merchant.sub_mchid &&
     !!claimed.transaction_id;
-  const report = consistent ? claimed : await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
+  const report = consistent ? claimed : await queryOrderAtProvider(provider, ctx, order);
   return { ...(await applyPaymentReport(cloud, loaded.config, order, report)), report };
 }
 

@@ -7,6 +7,7 @@ import type { LoadedPaymentConfig } from '../config/payment-load';
 import type { Cloud } from '../runtime/port';
 import { getOrder, insertOrder, ORDERS, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
+import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
 import { orderView } from './view';
 import { closeAtProvider } from './query';
@@ -88,6 +89,22 @@ async function attemptFor(cloud: Cloud, business: { collection: string; id: stri
     return link.current;
   }
   throw conflict('the order is being created by another call; try again');
+}
+
+/**
+ * Adds a trade the provider opened to the order (compare-and-set on the count, so concurrent retries each
+ * keep theirs): a notification may name only a trade of this order, and each is asked when querying.
+ */
+async function rememberTrade(cloud: Cloud, id: string, trade: string): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    const o = await getOrder(cloud.store, id);
+    if (!o) return;
+    const trades = o.provider_trade_nos ?? [];
+    if (trades.includes(trade)) return;
+    const when = trades.length ? { trade_count: trades.length } : { trade_count: { $exists: false } as const };
+    if (await cloud.store.update(ORDERS, id, when, { provider_trade_nos: [...trades, trade], trade_count: trades.length + 1, provider_trade_no: trade })) return;
+  }
+  cloud.log.error('could not record a provider trade id; the order is still queried by its number', { out_trade_no: id, trade });
 }
 
 /**
@@ -210,13 +227,13 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   if (res.kind === 'pay' || res.kind === 'redirect') {
     // The provider's own trade id (acquirers query and refund by it) is kept with the order.
     const patch: Record<string, unknown> = { updated_at: cloud.clock.now() };
-    if (res.provider_trade_no) patch.provider_trade_no = res.provider_trade_no;
     if (res.kind === 'pay') Object.assign(patch, { prepay_id: res.prepay_id, prepay_expires_at: res.prepay_expires_at });
     await cloud.store.update(ORDERS, order._id, { status: 'CREATED' }, patch);
+    if (res.provider_trade_no) await rememberTrade(cloud, order._id, res.provider_trade_no);
     return res.kind === 'pay' ? { ...orderView(order), payment: res.payment } : { ...orderView(order), url: res.url };
   }
   // The provider already knows the order as paid or closed: find the truth and apply it.
-  const report = await pinned.provider.query(pinned.ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
+  const report = await queryOrderAtProvider(pinned.provider, pinned.ctx, order);
   const applied = await applyPaymentReport(cloud, pinnedConfig.config, order, report);
   return orderView(applied.order ?? order);
 }

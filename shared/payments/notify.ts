@@ -1,6 +1,7 @@
 import { paymentConfigs, providerContext } from './context';
 import { applyPaymentReport, applyRefundReport, type Applied } from './apply';
 import { syncRefund } from './refund';
+import { queryOrderAtProvider, tradesOf } from './provider-query';
 import { isProviderId, providerFor } from '../providers/registry';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type PaymentProvider } from '../providers/types';
 import { AppError, configInvalid, notSupported } from '../core/errors';
@@ -55,7 +56,7 @@ async function orderOf(cloud: Cloud, event: NotifyEvent): Promise<PayOrder | nul
     return refund ? getOrder(cloud.store, refund.out_trade_no) : null;
   }
   if (n.out_trade_no) return getOrder(cloud.store, n.out_trade_no);
-  if (n.provider_trade_no) return (await cloud.store.find<PayOrder>(ORDERS, { provider_trade_no: n.provider_trade_no }, { limit: 1 }))[0] ?? null;
+  if (n.provider_trade_no) return (await cloud.store.find<PayOrder>(ORDERS, { provider_trade_nos: n.provider_trade_no }, { limit: 1 }))[0] ?? null;
   return null;
 }
 
@@ -101,7 +102,11 @@ async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPayment
     return { outcome: after.status === refund.status ? 'duplicate' : 'applied', settled: true, order };
   }
   const { provider, ctx } = providerContext(cloud, loaded, providerId);
-  return applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
+  // A hint naming a trade is asked about that trade, which must be one the provider opened for this order.
+  const trade = event.provider_trade_no;
+  if (trade && !tradesOf(order).includes(trade)) return { outcome: 'rejected', reason: 'the notification names a trade this order never had', settled: false };
+  const report = trade ? await provider.query(ctx, order.out_trade_no, trade) : await queryOrderAtProvider(provider, ctx, order);
+  return applyPaymentReport(cloud, loaded.config, order, report);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Cloud } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, transition, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
+import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
 import { runPaidHooks } from './hooks';
 import { assertOwn, orderView } from './view';
@@ -34,7 +35,7 @@ export async function queryPayment(cloud: Cloud, caller: Caller, outTradeNo: str
   const { order, loaded } = await ownOrder(cloud, caller, outTradeNo);
   if (order.status === 'CREATED' || order.status === 'CLOSED' || order.status === 'FAILED') {
     const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-    const report = await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined);
+    const report = await queryOrderAtProvider(provider, ctx, order);
     const applied = await applyPaymentReport(cloud, loaded.config, order, report);
     if (applied.outcome === 'rejected') {
       cloud.log.error('query found a payment that does not match the order', { out_trade_no: outTradeNo, reason: applied.reason });
@@ -56,7 +57,7 @@ export async function closeAtProvider(cloud: Cloud, loaded: LoadedPaymentConfig,
   }
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
   if ((await provider.close(ctx, order.out_trade_no, order.provider_trade_no ?? undefined)) === 'PAID') {
-    const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
+    const applied = await applyPaymentReport(cloud, loaded.config, order, await queryOrderAtProvider(provider, ctx, order));
     return applied.order ?? order;
   }
   await transition(cloud.store, order, 'CREATED', 'CLOSED', { closed_at: now }, now);

@@ -4,6 +4,7 @@ import type { Cloud, Condition, Filter } from '../runtime/port';
 import { ORDERS, type OrderStatus, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
 import { applyPaymentReport, settleRefundedOrder } from './apply';
+import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
 import { runPaidHooks } from './hooks';
 import { CLOSE_AFTER_MS, closeAtProvider } from './query';
@@ -194,7 +195,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
           return after.status === order.status ? 'unchanged' : 'changed';
         }
         const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-        const applied = await applyPaymentReport(cloud, loaded.config, order, await provider.query(ctx, order.out_trade_no, order.provider_trade_no ?? undefined));
+        const applied = await applyPaymentReport(cloud, loaded.config, order, await queryOrderAtProvider(provider, ctx, order));
         if (applied.outcome === 'rejected') {
           cloud.log.error('reconcile: the provider reports a payment that does not match the order', { out_trade_no: order.out_trade_no, reason: applied.reason });
           return 'failed';

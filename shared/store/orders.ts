@@ -55,6 +55,8 @@ export interface PayOrder {
   business?: { collection: string; id: string };
   /** The provider's trade id (for WeChat Pay v2 it is the transaction id) and WeChat's transaction id. */
   provider_trade_no?: string;
+  /** Every trade the provider opened for this order (an acquirer may open a new one on each retry). */
+  provider_trade_nos?: string[];
   transaction_id?: string;
   prepay_id?: string;
   prepay_expires_at?: number;
