@@ -40,7 +40,7 @@ async function release(cloud: Cloud, refund: PayRefund, reason: string) {
 }
 
 /** Starts a new refund: the record is written and the order locked in REFUNDING before the provider is asked. */
-async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: RefundRequest, refundCurrency: string): Promise<PayRefund> {
+async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: RefundRequest): Promise<PayRefund> {
   const remaining = order.amount - order.refunded_amount;
   const amount = req.amount === undefined ? remaining : assertAmount('amount', req.amount, Number.MAX_SAFE_INTEGER);
   if (amount > remaining) throw invalidInput(`amount ${amount} is more than the ${remaining} still refundable on order ${order.out_trade_no}`);
@@ -54,7 +54,7 @@ async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: R
     out_refund_no: outRefundNo,
     out_trade_no: order.out_trade_no,
     amount,
-    currency: refundCurrency,
+    currency: order.currency,
     status: 'REQUESTED',
     requested_by: caller.trusted ? caller.source : `admin:${caller.openid}`,
     created_at: now,
@@ -112,8 +112,12 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
   } else if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') {
     const cannot = provider.cannotRefund?.(ctx.config);
     if (cannot) throw notSupported(cannot);
-    // An acquirer that refunds only in its local currency is sent refund_currency (the amount is the order's, unconverted).
-    refund = await startRefund(cloud, caller, order, req, loaded.config.refund_currency ?? order.currency);
+    // Refunds go in the order's currency: one in another currency would need the acquirer's exchange rate.
+    const rc = loaded.config.refund_currency;
+    if (rc && rc !== order.currency) {
+      throw notSupported(`config/${loaded.id}.refund_currency is ${rc} but order ${order.out_trade_no} is in ${order.currency}: refunds across currencies are not made here; refund it at the acquirer, or set refund_currency to the order's currency`);
+    }
+    refund = await startRefund(cloud, caller, order, req);
     firstSend = true;
   } else {
     throw conflict(`order ${order.out_trade_no} is ${order.status}; only a paid order can be refunded`);

@@ -306,15 +306,17 @@ describe('when the provider misbehaves mid-flow', () => {
 });
 
 describe('refund_currency', () => {
-  it('refunds are sent in config.refund_currency when set, the amount unconverted', async () => {
+  it('refunds go in the order currency; a refund_currency that differs is refused before anything is written', async () => {
     await emu.put('config', 'payment', { ...baseConfig, refund_currency: 'CNY' });
     const { no } = await order('o-quinn', 300);
     await pay(no);
     const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 120 }, TRUSTED);
     expect(r.data).toMatchObject({ currency: 'CNY', amount: 120 });
-    await emu.put('config', 'payment', { ...baseConfig, refund_currency: 'HKD' });
     await completeRefund(r.data.out_refund_no);
+    await emu.put('config', 'payment', { ...baseConfig, refund_currency: 'HKD' });
     const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 10 }, TRUSTED);
-    expect((await emu.db('pay_refunds', r2.data.out_refund_no)).currency).toBe('HKD');
+    expect(r2.error.code).toBe('NOT_SUPPORTED');
+    expect(r2.error.message).toContain('config/payment.refund_currency is HKD');
+    expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(1);
   });
 });

@@ -50,7 +50,8 @@ export const REFUND_STATUS: Record<string, RefundReport['state']> = {
 };
 
 /** An F answer that says the queried number is unknown to SuPay. */
-export const NOT_EXIST = /NOT[_ ]?EXIST|not found|不存在/i;
+/** Only a trade (or refund) that does not exist; "merchant not exist" and the like are refusals, not absences. */
+export const NOT_EXIST = /(TRADE|ORDER|REFUND)[_ ]?NOT[_ ]?EXIST|(订单|交易|退款)不存在/i;
 
 /** The `supay` config section (shared/config/payment.ts); defaults are filled in when it is loaded. */
 export interface SuPayMerchant {

@@ -36,7 +36,14 @@ async function call(ctx: Ctx, fn: string, fields: TwoPayNowFields): Promise<TwoP
 
 /** `function=query` by 2paynow's trade id, or by our order number when none was stored (sent as `merchant_trade_no`). */
 async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<PaymentReport> {
-  const a = await call(ctx, 'query', { trade_no: tradeNo ?? outTradeNo });
+  let a: Awaited<ReturnType<typeof call>>;
+  try {
+    a = await call(ctx, 'query', { trade_no: tradeNo ?? outTradeNo });
+  } catch (err) {
+    // A trade 2paynow never opened (the create answer was lost): nothing can be paid under it.
+    if (err instanceof AppError && err.code === 'PROVIDER_REJECTED' && /not exist/i.test(err.message)) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
+    throw err;
+  }
   if (t.text(a.trans_status) === undefined) throw providerUnavailable('2paynow query answered without trans_status; try again');
   const report = t.paymentReport(a, outTradeNo, tradeNo, ctx.config.mid);
   if (report.state === 'PAID' && (report.amount === undefined || !report.currency)) {
@@ -95,7 +102,7 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
       if (!(err instanceof AppError && err.code === 'PROVIDER_REJECTED')) throw err;
       const r = await query(ctx, outTradeNo, tradeNo);
       if (r.state === 'PAID') return 'PAID';
-      if (r.state === 'CLOSED' || r.state === 'FAILED') return 'CLOSED';
+      if (r.state === 'CLOSED' || r.state === 'FAILED' || r.state === 'NOT_FOUND') return 'CLOSED';
       throw err;
     }
   },

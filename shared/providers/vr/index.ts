@@ -170,7 +170,8 @@ export const vrPayment: PaymentProvider<VrMerchant> = {
     const query = { query: t.searchQuery(ctx.config.search_query, 'externalId', outRefundNo) };
     const found = await call(ctx, 'refund search', 'GET', VR_PATHS.refundSearch, isRefunds, { query });
     const r = found.data.find((x) => x.externalId === outRefundNo);
-    return r ? t.refundReport(r, ctx.config.space_id) : { out_refund_no: outRefundNo, state: 'NOT_FOUND' };
+    // An empty search proves nothing (its query syntax is an assumption, `search_query`): the refund stays in flight.
+    return r ? t.refundReport(r, ctx.config.space_id) : { out_refund_no: outRefundNo, state: 'PROCESSING' };
   },
 
   notify: {

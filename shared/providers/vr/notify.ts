@@ -56,6 +56,7 @@ export async function verify(m: VrMerchant, req: NotifyRequest, read: EntityRead
 }
 
 /** Any 2xx acknowledges a webhook; anything else makes VR Payment deliver it again. */
-export function reply(ok: boolean, message = 'OK'): NotifyReply {
-  return { statusCode: ok ? 200 : 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: ok ? 'OK' : message };
+export function reply(ok: boolean): NotifyReply {
+  // Anyone can POST here: the reason stays in the event log, the caller learns nothing of spaces or orders.
+  return { statusCode: ok ? 200 : 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: ok ? 'OK' : 'FAIL' };
 }
