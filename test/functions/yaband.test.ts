@@ -69,6 +69,13 @@ it('orders with sub_app_id / sub_open_id, is paid by a confirmed notification (o
   expect(await emu.db('pay_refunds', r2.data.out_refund_no)).toMatchObject({ status: 'SUCCESS', refund_id: sandbox().refund(r2.data.out_refund_no)!.refund_id });
 });
 
+it('an out-of-date notification (pending, after the payment) gets the query’s state applied, not refused forever', async () => {
+  const { no } = await order();
+  const data = { ...paidData(no), state: 'pending' }; // the trade is paid at Yaband; this notification lags behind
+  expect(await send(signed(data))).toMatchObject({ status: 200, body: 'ok' });
+  expect((await emu.db('pay_orders', no)).status).toBe('PAID');
+});
+
 it('a resultData= form notification is heard too; the ack is plain-text ok', async () => {
   const { no } = await order();
   const paid = await emu.post('/sandbox/yaband/pay', { out_trade_no: no, form: true });

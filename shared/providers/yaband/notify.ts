@@ -54,8 +54,8 @@ const major = (f: YabandFields) => `${str(f, 'amount') ?? '?'} ${str(f, 'currenc
 
 /**
  * Verifies the sign over `data` with this account's secret, then confirms with `v3.QueryOrder` (Yaband's
- * notification state is not trusted alone): the trade must be the notified order, in the notified state, for
- * the notified amount and currency. What gets applied is the query's answer. A refund notification (it names
+ * notification state is not trusted alone): the trade must be the notified order, and a paid claim must match
+ * the query's amount and currency. What gets applied is the query's answer. A refund notification (it names
  * `m_refund_id`; Yaband has no refund query) is applied from its signed data once the query shows the trade is
  * that order's and was paid.
  */
@@ -78,11 +78,14 @@ export async function verify(ctx: ProviderCtx<YabandMerchant>, req: NotifyReques
     return { kind: 'refund', dedupe_key: `yaband:refund:${refundNo}:${report.provider_state ?? ''}`, report, fields: { notification: data } };
   }
 
+  // A notification older than the trade's state (e.g. `pending` after the payment) gets the query's state
+  // applied; a paid claim must agree with the query on state, amount and currency.
   const told = paymentReport(m, data, orderId);
-  if (told.state !== queried.state) {
+  // A paid claim the query does not (yet) confirm is answered `bad`, so Yaband delivers it again later.
+  if (told.state === 'PAID' && queried.state !== 'PAID') {
     throw new NotificationRejected(`the notification says ${told.provider_state} but v3.QueryOrder says ${queried.provider_state}`);
   }
-  if (queried.state === 'PAID' && (told.amount !== queried.amount || told.currency !== queried.currency)) {
+  if (told.state === 'PAID' && (told.amount !== queried.amount || told.currency !== queried.currency)) {
     throw new NotificationRejected(`the notification's amount ${major(data)} differs from v3.QueryOrder's ${major(trade)}`);
   }
   return {
