@@ -2,6 +2,7 @@ import { fromMajor, toMajor } from '../../core/money';
 import { constantTimeEqual, md5Hex } from '../../crypto/hash';
 import { sortedQuery } from '../../crypto/query';
 import type { MerchantIds } from '../../store/orders';
+import { jsonObject, requestPaymentFields } from '../fields';
 import type { CreatePaymentInput, PaymentReport, RefundReport, RequestPaymentFields } from '../types';
 import { REFUND_STATUS, TRADE_STATUS, type SuPayAnswer, type SuPayFields, type SuPayMerchant } from './wire';
 
@@ -49,25 +50,8 @@ export function createFields(m: SuPayMerchant, input: CreatePaymentInput, notify
   return { ...f, pay_way: 'JSAPI', pay_channel: 'WXPAY', subOpenId: input.payer_openid };
 }
 
-function jsonObject(text: string | undefined): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text ?? '');
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const text = (v: unknown) => (typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined);
-
 /** The `wx.requestPayment` fields of a JSAPI `pay_info`, unchanged (SuPay's paySign covers these exact values). */
-export function requestPayment(payInfo: string | undefined): RequestPaymentFields | undefined {
-  const p = jsonObject(payInfo);
-  if (!p) return undefined;
-  const [timeStamp, nonceStr, pkg, signType, paySign] = ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign'].map((k) => text(p[k]));
-  if (!timeStamp || !nonceStr || !pkg || !signType || !paySign) return undefined;
-  return { appId: text(p.appId), timeStamp, nonceStr, package: pkg, signType, paySign };
-}
+export const requestPayment = (payInfo: string | undefined): RequestPaymentFields | undefined => requestPaymentFields(payInfo);
 
 const HTTP_URL = /^https?:\/\/\S+$/i;
 

@@ -1,6 +1,7 @@
 import { fromMajor, toMajor } from '../../core/money';
 import { md5Hex } from '../../crypto/hash';
 import type { MerchantIds } from '../../store/orders';
+import { requestPaymentFields, text } from '../fields';
 import type { CreatePaymentInput, PaymentReport, RefundInput, RequestPaymentFields } from '../types';
 import { AMOUNT_FIELDS, PAY_TYPE, URL_METHOD_TYPE, type TransStatus, type TwoPayNowAnswer, type TwoPayNowFields, type TwoPayNowMerchant, type UrlMethod } from './wire';
 
@@ -52,11 +53,7 @@ export function refundFields(input: RefundInput): TwoPayNowFields {
   return f;
 }
 
-/** A string or number field as text; anything else (absent, empty, an object) as undefined. */
-export function text(v: unknown): string | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
+export { text };
 
 const NUMERIC_AMOUNT = new RegExp(`"(${AMOUNT_FIELDS.join('|')})"\\s*:\\s*(-?[0-9]+(?:\\.[0-9]+)?)(?=\\s*[,}])`, 'g');
 
@@ -95,30 +92,11 @@ export function paymentReport(a: TwoPayNowAnswer, outTradeNo: string, tradeNo: s
   };
 }
 
-const PAY_FIELDS = ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign'] as const;
-
 /**
  * The wx.requestPayment fields of the JSAPI answer, unchanged (paySign covers them as sent): under `field`
  * as an object or a JSON string, or else at the answer's top level. Undefined when any is missing.
  */
-export function requestPayment(a: TwoPayNowAnswer, field: string): RequestPaymentFields | undefined {
-  let src: unknown = a[field] ?? a;
-  if (typeof src === 'string') {
-    try {
-      src = JSON.parse(src);
-    } catch {
-      return undefined;
-    }
-  }
-  if (!src || typeof src !== 'object') return undefined;
-  const o = src as Record<string, unknown>;
-  const [timeStamp, nonceStr, pkg, signType, paySign] = PAY_FIELDS.map((n) => text(o[n]));
-  if (!timeStamp || !nonceStr || !pkg || !signType || !paySign) return undefined;
-  const p: RequestPaymentFields = { timeStamp, nonceStr, package: pkg, signType, paySign };
-  const appId = text(o.appId);
-  if (appId) p.appId = appId;
-  return p;
-}
+export const requestPayment = (a: TwoPayNowAnswer, field: string): RequestPaymentFields | undefined => requestPaymentFields(a[field] ?? a);
 
 /** The prepay id inside `package` (`prepay_id=wx...`), when it has that form. */
 export const prepayIdOf = (p: RequestPaymentFields): string | undefined => /^prepay_id=(.+)$/.exec(p.package)?.[1];

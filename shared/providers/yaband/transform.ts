@@ -1,13 +1,11 @@
 import { fromMajor, toMajor } from '../../core/money';
 import type { MerchantIds } from '../../store/orders';
+import { requestPaymentFields, text } from '../fields';
 import type { CreatePaymentInput, PaymentReport, RefundInput, RefundReport, RequestPaymentFields } from '../types';
 import type { YabandData, YabandFields, YabandMerchant } from './wire';
 
 /** A field as a non-empty string, or undefined. */
-export function str(f: YabandFields, name: string): string | undefined {
-  const v = f[name];
-  return typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;
-}
+export const str = (f: YabandFields, name: string): string | undefined => text(f[name]);
 
 /** The data without empty values: nothing empty is ever sent. */
 export function withoutEmpty(data: Record<string, string | number | undefined>): YabandData {
@@ -51,14 +49,7 @@ export function pagePaymentData(m: YabandMerchant, input: CreatePaymentInput, su
 }
 
 /** The `wx.requestPayment` fields of a MiniPay answer, passed on unchanged (Yaband signed them); undefined if incomplete. */
-export function requestPayment(parameters: unknown): RequestPaymentFields | undefined {
-  if (!parameters || typeof parameters !== 'object') return undefined;
-  const p = parameters as YabandFields;
-  const [timeStamp, nonceStr, pkg, signType, paySign] = ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign'].map((k) => str(p, k));
-  if (!timeStamp || !nonceStr || !pkg || !signType || !paySign) return undefined;
-  const appId = str(p, 'appId');
-  return { ...(appId ? { appId } : {}), timeStamp, nonceStr, package: pkg, signType, paySign };
-}
+export const requestPayment = (parameters: unknown): RequestPaymentFields | undefined => requestPaymentFields(parameters);
 
 /** Yaband's payment states (new, pending, processing, paid, canceled, failed, refunded, expired, completed). */
 const PAYMENT_STATE: Record<string, PaymentReport['state']> = {
