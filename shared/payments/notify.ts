@@ -109,6 +109,9 @@ async function apply(cloud: Cloud, providerId: ProviderId, loaded: LoadedPayment
   return applyPaymentReport(cloud, loaded.config, order, report);
 }
 
+/** What a rejected notification's sender is told: anyone can post here, so the reason stays in the event log. */
+const REJECTED = 'rejected; see the merchant event log';
+
 /**
  * One provider notification, end to end: verify (with the config that holds the merchant), apply once,
  * record, and answer in the provider's format. Anything unproven or inconsistent changes nothing and is
@@ -137,7 +140,7 @@ export async function handleNotification(cloud: Cloud, providerId: ProviderId, r
     });
     if (result.outcome === 'rejected') {
       cloud.log.warn('notification rejected', { provider: providerId, dedupe_key: event.dedupe_key, reason: result.reason });
-      return http.reply(false, result.reason);
+      return http.reply(false, REJECTED);
     }
     // Paid but its hook did not complete: ask for another delivery, which runs the hook again.
     return result.settled ? http.reply(true) : http.reply(false, 'processing not complete; retry');
@@ -145,7 +148,7 @@ export async function handleNotification(cloud: Cloud, providerId: ProviderId, r
     if (!(err instanceof NotificationRejected)) throw err;
     cloud.log.warn('notification rejected', { provider: providerId, reason: err.message });
     await record({ provider: providerId, kind: 'unknown', dedupe_key: `${providerId}:unverified`, outcome: 'rejected', reason: err.message, received_at: receivedAt });
-    return http.reply(false, err.message);
+    return http.reply(false, REJECTED);
   }
 }
 
