@@ -101,8 +101,9 @@ async function rememberTrade(cloud: Cloud, id: string, trade: string): Promise<v
     if (!o) return;
     const trades = o.provider_trade_nos ?? [];
     if (trades.includes(trade)) return;
-    const when = trades.length ? { trade_count: trades.length } : { trade_count: { $exists: false } as const };
-    if (await cloud.store.update(ORDERS, id, when, { provider_trade_nos: [...trades, trade], trade_count: trades.length + 1, provider_trade_no: trade })) return;
+    const count = o.trade_count;
+    const when = count === undefined ? { trade_count: { $exists: false } as const } : { trade_count: count };
+    if (await cloud.store.update(ORDERS, id, when, { provider_trade_nos: [...trades, trade], trade_count: (count ?? 0) + 1, provider_trade_no: trade })) return;
   }
   cloud.log.error('could not record a provider trade id; the order is still queried by its number', { out_trade_no: id, trade });
 }
@@ -233,7 +234,9 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     return res.kind === 'pay' ? { ...orderView(order), payment: res.payment } : { ...orderView(order), url: res.url };
   }
   // The provider already knows the order as paid or closed: find the truth and apply it.
-  const report = await queryOrderAtProvider(pinned.provider, pinned.ctx, order);
-  const applied = await applyPaymentReport(cloud, pinnedConfig.config, order, report);
-  return orderView(applied.order ?? order);
+  if (res.provider_trade_no) await rememberTrade(cloud, order._id, res.provider_trade_no);
+  const known = (await getOrder(cloud.store, order._id)) ?? order;
+  const report = await queryOrderAtProvider(pinned.provider, pinned.ctx, known);
+  const applied = await applyPaymentReport(cloud, pinnedConfig.config, known, report);
+  return orderView(applied.order ?? known);
 }

@@ -58,8 +58,8 @@ export type CreatePaymentOutput =
   /** A payment page for a web-view or the clipboard (methods other than in-app WeChat Pay). */
   | { kind: 'redirect'; url: string; provider_trade_no?: string }
   /** The provider says this order number is already paid (e.g. ORDERPAID): query it and apply. */
-  | { kind: 'already_paid' }
-  | { kind: 'already_closed' };
+  | { kind: 'already_paid'; provider_trade_no?: string }
+  | { kind: 'already_closed'; provider_trade_no?: string };
 
 /** The provider's word on a payment, in domain terms. */
 export interface PaymentReport {

@@ -57,6 +57,8 @@ export interface PayOrder {
   provider_trade_no?: string;
   /** Every trade the provider opened for this order (an acquirer may open a new one on each retry). */
   provider_trade_nos?: string[];
+  /** How many of those: the compare-and-set key for adding one. */
+  trade_count?: number;
   transaction_id?: string;
   prepay_id?: string;
   prepay_expires_at?: number;

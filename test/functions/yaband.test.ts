@@ -192,3 +192,16 @@ describe('notifications that change nothing (answered bad)', () => {
     expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', expect.stringContaining(reason)]]);
   });
 });
+
+it('a retry after the payment (notification lost) is answered already paid, and the trade it names settles the order', async () => {
+  const { bizId, no } = await order();
+  const paid = await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+  expect(paid.body.notify.body).toBe('ok');
+  // As if that notification never came, and the prepay had lapsed: the next unifiedorder asks Yaband again.
+  await emu.put('pay_orders', no, { ...(await emu.db('pay_orders', no)), status: 'CREATED', prepay_expires_at: 0, provider_trade_nos: [], provider_trade_no: null, trade_count: 0 });
+  await emu.put('orders', bizId, { ...(await emu.db('orders', bizId)), status: 'unpaid' });
+  const again = await emu.fn('pay', { action: 'unifiedorder', order_id: bizId }, { openid: 'o-yb', appid: DEMO_APPID });
+  expect(again.data).toMatchObject({ out_trade_no: no, status: 'PAID' });
+  expect(again.data.payment).toBeUndefined();
+  expect((await emu.db('pay_orders', no)).provider_trade_nos).toEqual([sandbox().trade(no)!.trade_id]);
+});

@@ -28,8 +28,9 @@ export const yaband: PaymentProvider<YabandMerchant> = {
       const subAppId = m.sub_app_id ?? input.payer_appid;
       if (!subAppId) throw configMissing('YabandPay needs the paying mini-program: the call carried no APPID, so set config/payment.yaband.sub_app_id');
       const data = await call(ctx, 'v3.CreatePaymentsWechatMiniPay', t.miniPayData(m, input, subAppId, ctx.notifyUrl));
+      // Already settled there: its trade id goes with the answer, so the follow-up query can ask about it.
       const settled = SETTLED[t.paymentState(t.str(data, 'state'))];
-      if (settled) return { kind: settled };
+      if (settled) return { kind: settled, provider_trade_no: t.str(data, 'trade_id') };
       const payment = t.requestPayment(data.parameters);
       const tradeId = t.str(data, 'trade_id');
       if (!payment || !tradeId) throw providerUnavailable('YabandPay v3.CreatePaymentsWechatMiniPay answered without trade_id or parameters; try again');
