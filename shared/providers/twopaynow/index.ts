@@ -1,3 +1,4 @@
+import { fromMajor } from '../../core/money';
 import { AppError, notSupported, providerRejected, providerUnavailable } from '../../core/errors';
 import type { PaymentProvider, PaymentReport, ProviderCtx } from '../types';
 import * as notify from './notify';
@@ -113,6 +114,12 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
     const fn = ctx.config.refund_function;
     if (!fn) throw notSupported(NO_REFUND);
     const a = await call(ctx, fn, t.refundFields(input));
+    // Taken as done when answered: only if the answer is about this refund, for this amount, where it says so.
+    const echoedNo = t.text(a.merchant_refund_no);
+    const echoedAmount = t.text(a.refund_amount);
+    if ((echoedNo && echoedNo !== input.out_refund_no) || (echoedAmount && fromMajor(echoedAmount, input.currency) !== input.amount)) {
+      throw providerUnavailable(`2paynow ${fn} answered about another refund or amount; the refund stays in flight`);
+    }
     return {
       out_refund_no: input.out_refund_no,
       out_trade_no: input.out_trade_no,
