@@ -4,7 +4,8 @@
  * mapping, the error mapping and the notification checks.
  */
 import { md5Hex } from '../../shared/crypto/hash';
-import { HttpUnavailableError } from '../../shared/http/client';
+import { createHttpClient, HttpUnavailableError, type HttpClient } from '../../shared/http/client';
+import { memoryLogger } from '../../shared/core/logger';
 import { twoPayNow } from '../../shared/providers/twopaynow';
 import * as notify from '../../shared/providers/twopaynow/notify';
 import { paymentState, parseAnswer, requestPayment, signedQuery, signOf } from '../../shared/providers/twopaynow/transform';
@@ -172,6 +173,23 @@ describe('refund', () => {
     const q = await rejection(twoPayNow.queryRefund(ctx(m), r.out_refund_no));
     expect(q.code).toBe('NOT_SUPPORTED');
     expect(q.message).toContain(r.out_refund_no);
+  });
+
+  it('an answer about another refund or amount is not taken as done', async () => {
+    const m = merchant({ refund_function: 'refund' });
+    const input = order();
+    await twoPayNow.create(ctx(m), input);
+    await pay(input.out_trade_no);
+    const inner = createHttpClient(memoryLogger(), { timeoutMs: 1500 });
+    const lying: HttpClient = {
+      request: async (req) => {
+        const res = await inner.request(req);
+        return { ...res, body: res.body.replace(/"refund_amount":[0-9.]+/, '"refund_amount":9.99') };
+      },
+    };
+    const e = await rejection(twoPayNow.refund(providerCtx(m, `${emu.url}/http/notify/2paynow`, { http: lying }), refundInput(input.out_trade_no, 23)));
+    expect(e.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(e.message).toContain('stays in flight');
   });
 });
 
