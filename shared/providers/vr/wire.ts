@@ -4,7 +4,6 @@
  * the space named in the `Space` header. Amounts are JSON numbers in major units.
  */
 export const VR_API_PREFIX = '/api/v2.0';
-export const VR_DEFAULT_BASE = 'https://gateway.vr-payment.de';
 
 export const VR_PATHS = {
   transactions: '/payment/transactions',
