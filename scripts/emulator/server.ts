@@ -9,7 +9,7 @@ import { jsonLogger, memoryLogger, type Logger } from '../../shared/core/logger'
 import { createHttpClient } from '../../shared/http/client';
 import { localCloud, localStore } from '../../shared/runtime/local';
 import type { Cloud, DocStore, WxContext } from '../../shared/runtime/port';
-import { paymentConfigs } from '../../shared/payments/context';
+import { clearConfigCaches } from '../../shared/config/caches';
 import { wechatPayV2Sandbox } from '../sandbox/wechatpay-v2';
 import { wechatPayV3Sandbox } from '../sandbox/wechatpay-v3';
 import { platformIdentity } from '../sandbox/wechatpay-v3-platform';
@@ -18,6 +18,7 @@ import { twoPayNowSandbox } from '../sandbox/twopaynow';
 import { vrSandbox } from '../sandbox/vr';
 import { yabandSandbox } from '../sandbox/yaband';
 import { suPaySandbox } from '../sandbox/supay';
+import { wechatApiSandbox } from '../sandbox/wechat-api';
 import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
@@ -57,6 +58,7 @@ export interface Emulator {
     vr: ReturnType<typeof vrSandbox>;
     yaband: ReturnType<typeof yabandSandbox>;
     supay: ReturnType<typeof suPaySandbox>;
+    'wechat-api': ReturnType<typeof wechatApiSandbox>;
   };
   /** The v3 sandbox's platform identity (its certificates and WeChat Pay public key). */
   v3Platform: ReturnType<typeof platformIdentity>;
@@ -111,7 +113,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const vr = vrSandbox({ stallMs: opts.sandboxStallMs });
   const yaband = yabandSandbox({ stallMs: opts.sandboxStallMs });
   const supay = suPaySandbox({ stallMs: opts.sandboxStallMs });
-  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay };
+  const wechatApi = wechatApiSandbox();
+  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi };
   const functions = { ...FUNCTIONS, ...opts.functions };
   const tls = opts.tls ? sandboxTls(opts.dataDir ? join(opts.dataDir, 'sandbox-tls.json') : undefined) : undefined;
 
@@ -158,6 +161,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       }
       const tp = doc['2paynow'] as { mid?: unknown; key?: unknown } | undefined;
       if (tp && typeof tp.mid === 'string' && typeof tp.key === 'string') twoPayNow.addMerchant({ mid: tp.mid, key: tp.key });
+      // WeChat knows every app (mini-program, official account) a config document holds an appid and secret of.
+      for (const s of [doc, ...Object.values(doc)] as { appid?: unknown; secret?: unknown }[]) {
+        if (s && typeof s === 'object' && typeof s.appid === 'string' && typeof s.secret === 'string') wechatApi.addApp(s.appid, s.secret);
+      }
     }
   }
 
@@ -262,7 +269,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       }
       if (method === 'DELETE') {
         const removed = await store.remove(coll, id);
-        if (coll === 'config') paymentConfigs.clear();
+        if (coll === 'config') clearConfigCaches();
         return send(res, 200, { removed });
       }
       if (method === 'PUT') {
@@ -277,7 +284,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         void _id;
         await store.remove(coll, id);
         await store.insert(coll, id, fields);
-        if (coll === 'config') paymentConfigs.clear();
+        if (coll === 'config') clearConfigCaches();
         return send(res, 200, await store.get(coll, id));
       }
       return send(res, 405, { error: 'GET, PUT or DELETE' });
@@ -322,7 +329,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl,
     store,
     log,
-    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay },
+    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi },
     v3Platform,
     tls,
     invoke,

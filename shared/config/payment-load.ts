@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock';
 import type { DocStore } from '../runtime/port';
 import { LEGACY_FIELDS, PaymentConfigSchema, type PaymentConfig } from './payment';
 import { v3SectionProblems } from './v3-checks';
+import { registerConfigCache } from './caches';
 
 export const CONFIG_COLLECTION = 'config';
 
@@ -116,5 +117,5 @@ export function paymentConfigLoader(ttlMs = 5000, maxEntries = 100) {
     return byId(store, clock, 'payment');
   }
 
-  return { forApp, byId, clear: () => cache.clear() };
+  return { forApp, byId, clear: registerConfigCache(() => cache.clear()) };
 }

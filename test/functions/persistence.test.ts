@@ -4,7 +4,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { startEmulator } from '../../scripts/emulator/server';
 import { DEMO_OPENID } from '../../scripts/emulator/seed';
-import { paymentConfigs } from '../../shared/payments/context';
+import { clearConfigCaches } from '../../shared/config/caches';
 
 const post = async (url: string, body: unknown, headers: Record<string, string> = {}) =>
   (await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) })).json() as Promise<any>;
@@ -18,7 +18,7 @@ it('orders, config and the seeded key survive a restart on the same data folder;
     await post(`${first.url}/sandbox/wechatpay-v2/pay`, { out_trade_no: no });
     const key = ((await first.store.get<any>('config', 'payment'))!).v2.key;
     await first.close();
-    paymentConfigs.clear();
+    clearConfigCaches();
 
     const second = await startEmulator({ port: 0, quiet: true, dataDir, tls: false });
     expect((await second.store.get<any>('pay_orders', no))!.status).toBe('PAID');
@@ -31,7 +31,7 @@ it('orders, config and the seeded key survive a restart on the same data folder;
     expect((await third.store.get<any>('config', 'payment'))!.v2.key).not.toBe(key);
     await third.close();
   } finally {
-    paymentConfigs.clear();
+    clearConfigCaches();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

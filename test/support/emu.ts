@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../scripts/emulator/server';
-import { paymentConfigs } from '../../shared/payments/context';
+import { clearConfigCaches } from '../../shared/config/caches';
 
 export interface Ctx {
   openid?: string;
@@ -24,7 +24,7 @@ export interface TestEmulator extends Emulator {
 /** An emulator on a free port with a fresh on-disk store, as `npm start` runs it. */
 export async function testEmulator(opts: EmulatorOptions = {}): Promise<TestEmulator> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wxpay-emu-'));
-  paymentConfigs.clear();
+  clearConfigCaches();
   const emu = await startEmulator({ port: 0, quiet: true, dataDir, tls: false, httpTimeoutMs: 1500, sandboxStallMs: 2500, ...opts });
   const json = async (res: Response) => {
     const text = await res.text();
@@ -51,7 +51,7 @@ export async function testEmulator(opts: EmulatorOptions = {}): Promise<TestEmul
     async put(coll: string, id: string, doc: unknown) {
       const res = await fetch(`${emu.url}/db/${coll}/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(doc) });
       if (res.status !== 200) throw new Error(`PUT ${coll}/${id}: ${res.status} ${await res.text()}`);
-      paymentConfigs.clear();
+      clearConfigCaches();
     },
     async post(path: string, body: unknown) {
       const res = await fetch(`${emu.url}${path}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -1,0 +1,34 @@
+/**
+ * The WeChat server-API sandbox (`/sandbox/wechat-api/...`): the access-token service, and the APIs the
+ * functions call with a token. Each API family is a module of routes keyed `METHOD /path`; an API route
+ * that takes `?access_token=` gets the appid the token belongs to, or WeChat's token errcode is answered.
+ */
+import { json, type Sandbox, type SandboxRequest, type SandboxResponse } from '../types';
+import { tokenService, wxError, type TokenServiceOptions } from './tokens';
+
+/** An API that needs an access token: called with the appid the token was issued to. */
+export type TokenRoute = (req: SandboxRequest, appid: string) => Promise<SandboxResponse>;
+
+export function wechatApiSandbox(opts: TokenServiceOptions = {}) {
+  const tokens = tokenService(opts);
+  const apiRoutes: Record<string, TokenRoute> = {};
+
+  return {
+    name: 'wechat-api',
+    tokens,
+    addApp: tokens.addApp,
+    async handle(req: SandboxRequest): Promise<SandboxResponse> {
+      const url = new URL(req.path, 'http://sandbox');
+      const key = `${req.method.toUpperCase()} ${url.pathname}`;
+      const open = tokens.routes[key as keyof typeof tokens.routes];
+      if (open) return open(req);
+      const api = apiRoutes[key];
+      if (!api) return json(404, { errcode: 404, errmsg: `no route ${key}; routes: ${[...Object.keys(tokens.routes), ...Object.keys(apiRoutes)].join(', ')}` });
+      const who = tokens.check(url.searchParams.get('access_token'));
+      if ('errcode' in who) return wxError(who.errcode, who.errmsg);
+      return api(req, who.appid);
+    },
+  } satisfies Sandbox & Record<string, unknown>;
+}
+
+export type WechatApiSandbox = ReturnType<typeof wechatApiSandbox>;
