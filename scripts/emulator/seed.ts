@@ -9,6 +9,11 @@ export const DEMO_OPENID = 'o-demo-payer';
 /** The service provider of the seeded v3sp section (its sub-merchant is DEMO_MCHID, its sub appid DEMO_APPID). */
 export const DEMO_SP_APPID = 'wx0f0f0f0f0f0f0f0f';
 export const DEMO_SP_MCHID = '1900000100';
+/**
+ * The demo mini-program's AppSecret, made once per emulator process: the wechat-api sandbox keeps one secret
+ * per appid, so every config document that names DEMO_APPID with a secret (template, face) must use this one.
+ */
+export const DEMO_APP_SECRET = randomBytes(16).toString('hex');
 
 /** A fresh random 32-character v2 key: sandbox keys are made at run time, never committed. */
 export const randomKey = () => randomBytes(16).toString('hex');

@@ -12,18 +12,25 @@ export type TokenRoute = (req: SandboxRequest, appid: string) => Promise<Sandbox
 export function wechatApiSandbox(opts: TokenServiceOptions = {}) {
   const tokens = tokenService(opts);
   const apiRoutes: Record<string, TokenRoute> = {};
+  /** Test-control routes of an API family (choose an outcome, inspect state): no access token. */
+  const controlRoutes: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> = {};
 
   return {
     name: 'wechat-api',
     tokens,
     addApp: tokens.addApp,
+    /** Adds an API family: its token-checked routes and its control routes, each keyed `METHOD /path`. */
+    mount(family: { api?: Record<string, TokenRoute>; control?: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> }) {
+      Object.assign(apiRoutes, family.api ?? {});
+      Object.assign(controlRoutes, family.control ?? {});
+    },
     async handle(req: SandboxRequest): Promise<SandboxResponse> {
       const url = new URL(req.path, 'http://sandbox');
       const key = `${req.method.toUpperCase()} ${url.pathname}`;
-      const open = tokens.routes[key as keyof typeof tokens.routes];
+      const open = tokens.routes[key as keyof typeof tokens.routes] ?? controlRoutes[key];
       if (open) return open(req);
       const api = apiRoutes[key];
-      if (!api) return json(404, { errcode: 404, errmsg: `no route ${key}; routes: ${[...Object.keys(tokens.routes), ...Object.keys(apiRoutes)].join(', ')}` });
+      if (!api) return json(404, { errcode: 404, errmsg: `no route ${key}; routes: ${[...Object.keys(tokens.routes), ...Object.keys(controlRoutes), ...Object.keys(apiRoutes)].join(', ')}` });
       const who = tokens.check(url.searchParams.get('access_token'));
       if ('errcode' in who) return wxError(who.errcode, who.errmsg);
       return api(req, who.appid);
