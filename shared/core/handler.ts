@@ -103,7 +103,7 @@ export function toAppError(err: unknown, where: string, cloud: Pick<Cloud, 'log'
     return err;
   }
   if (err instanceof HttpUnavailableError) {
-    return new AppError('PROVIDER_UNAVAILABLE', `the payment provider did not answer (${err.reason}); try again`);
+    return new AppError('PROVIDER_UNAVAILABLE', `the remote service did not answer (${err.reason}); try again`);
   }
   const e = err as Error;
   cloud.log.error(`${where}: unexpected error`, { error: String(e?.message ?? err), stack: e?.stack });
