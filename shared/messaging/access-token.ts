@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock';
 import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
 import type { SharedCache } from '../providers/types';
+import { leasedToken } from '../providers/leased-token';
 
 /** A mini-program or official account whose server APIs we call with its access token. */
 export interface WechatApp {
@@ -29,10 +30,7 @@ interface CachedToken {
 export const DEFAULT_WECHAT_API = 'https://api.weixin.qq.com';
 /** stable_token rotates 5 minutes before expiry; we ask again a little before that. */
 export const REFRESH_AHEAD_MS = 6 * 60_000;
-const LEASE_MS = 15_000;
 const FORCE_SPACING_MS = 30_000;
-const WAIT_STEP_MS = 100;
-const WAIT_MAX_MS = 5_000;
 
 /** The errcodes that mean "this access token is not (or no longer) valid". */
 export const TOKEN_INVALID = new Set([40001, 42001, 40014]);
@@ -40,39 +38,25 @@ export const TOKEN_INVALID = new Set([40001, 42001, 40014]);
 export const tokenCacheKey = (appid: string) => `wechat-access-token:${appid}`;
 export const apiBase = (app: WechatApp) => (app.api_base ?? DEFAULT_WECHAT_API).replace(/\/+$/, '');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * The app's access token, shared by every warm instance of every function through the store. One instance
- * at a time refreshes it (a lease), ahead of expiry, through `stable_token` (which does not invalidate the
- * token other holders use); the others keep using the still-valid token or wait for the new one.
+ * The app's access token, shared by every warm instance of every function through the store (see
+ * leasedToken: one refresh under a lease, ahead of expiry), fetched through `stable_token`, which does not
+ * invalidate the token other holders use.
  *
  * `rejected`: a token WeChat just answered 40001/42001/40014 for. It is replaced once: if the cache still
  * holds it, the refresher asks again, and forces a new token only when WeChat hands back the same one.
  */
-export async function accessToken(deps: TokenDeps, app: WechatApp, opts: { rejected?: string } = {}): Promise<string> {
-  const key = tokenCacheKey(app.appid);
-  const usable = (c: CachedToken | undefined) => !!c && c.token !== opts.rejected && deps.clock.now() < c.expires_at - REFRESH_AHEAD_MS;
-  const valid = (c: CachedToken | undefined) => !!c && c.token !== opts.rejected && deps.clock.now() < c.expires_at;
-
-  let cached = (await deps.cache.get<CachedToken>(key))?.value;
-  if (usable(cached)) return cached!.token;
-
-  if (await deps.cache.claim(key, LEASE_MS)) {
-    cached = (await deps.cache.get<CachedToken>(key))?.value; // another instance may have refreshed it meanwhile
-    if (usable(cached)) return cached!.token;
-    const fresh = await refresh(deps, app, cached, opts.rejected);
-    await deps.cache.put(key, fresh);
-    return fresh.token;
-  }
-  // Another instance holds the lease: a token valid for a few more minutes serves meanwhile.
-  if (valid(cached)) return cached!.token;
-  for (let waited = 0; waited < WAIT_MAX_MS; waited += WAIT_STEP_MS) {
-    await sleep(WAIT_STEP_MS);
-    cached = (await deps.cache.get<CachedToken>(key))?.value;
-    if (valid(cached)) return cached!.token;
-  }
-  throw providerUnavailable(`the access token of ${app.appid} is being refreshed by another instance and did not arrive in time; try again`);
+export function accessToken(deps: TokenDeps, app: WechatApp, opts: { rejected?: string } = {}): Promise<string> {
+  return leasedToken<CachedToken>(
+    deps,
+    {
+      key: tokenCacheKey(app.appid),
+      refreshAheadMs: REFRESH_AHEAD_MS,
+      fetch: (cached, rejected) => refresh(deps, app, cached, rejected),
+      what: `the access token of ${app.appid}`,
+    },
+    opts,
+  );
 }
 
 async function refresh(deps: TokenDeps, app: WechatApp, cached: CachedToken | undefined, rejected?: string): Promise<CachedToken> {
