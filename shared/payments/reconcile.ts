@@ -1,7 +1,7 @@
 import { AppError, forbidden } from '../core/errors';
 import { toAppError, type Caller } from '../core/handler';
 import type { Cloud, Condition, Filter } from '../runtime/port';
-import { ORDERS, type OrderStatus, type PayOrder } from '../store/orders';
+import { CONTRACT_PROVIDER, ORDERS, type OrderStatus, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
 import { applyPaymentReport, settleRefundedOrder } from './apply';
 import { queryOrderAtProvider } from './provider-query';
@@ -183,7 +183,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
 
   const run: Record<StepName, () => Promise<boolean>> = {
     payments: () =>
-      scan<PayOrder>('payments', ORDERS, { status: 'CREATED' }, 'created_at', true, async (order) => {
+      scan<PayOrder>('payments', ORDERS, { status: 'CREATED', provider: { $ne: CONTRACT_PROVIDER } }, 'created_at', true, async (order) => {
         if (queried.has(order._id)) return 'skipped';
         queried.add(order._id);
         const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
@@ -223,7 +223,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
       scan<PayOrder>(
         'hooks',
         ORDERS,
-        { status: { $in: HOOK_STATUSES }, 'hooks.on_paid.state': { $in: ['pending', 'failed', 'running'] } },
+        { status: { $in: HOOK_STATUSES }, 'hooks.on_paid.state': { $in: ['pending', 'failed', 'running'] }, provider: { $ne: CONTRACT_PROVIDER } },
         'updated_at',
         false,
         async (order) => {
@@ -237,7 +237,7 @@ export async function reconcile(cloud: Cloud, caller: Caller, input: ReconcileIn
       ),
 
     settlements: () =>
-      scan<PayOrder>('settlements', ORDERS, { status: 'REFUNDING' }, 'updated_at', false, async (order) => {
+      scan<PayOrder>('settlements', ORDERS, { status: 'REFUNDING', provider: { $ne: CONTRACT_PROVIDER } }, 'updated_at', false, async (order) => {
         const no = order.refunding?.out_refund_no;
         const refund = no ? await getRefund(cloud.store, no) : null;
         if (!refund) {

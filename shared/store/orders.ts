@@ -17,6 +17,15 @@ const MOVES: Record<OrderStatus, readonly OrderStatus[]> = {
   REFUNDED: [],
 };
 
+/**
+ * Orders of the `contract` function (UnionPay password-free charges) live in this collection too, with this
+ * provider; `pay` neither acts on them nor reconciles them (they follow UnionPay's own query rules).
+ */
+export const CONTRACT_PROVIDER = 'unionpay';
+export const isContractOrder = (order: { provider: string }) => order.provider === CONTRACT_PROVIDER;
+export const contractOrderRefused = (outTradeNo: string) =>
+  `order ${outTradeNo} is a UnionPay password-free charge: pay does not act on it; use the contract function (action query)`;
+
 export const canMove = (from: OrderStatus, to: OrderStatus) => MOVES[from].includes(to);
 
 /** The merchant ids an order was created under; a notification must carry the same ones. */
