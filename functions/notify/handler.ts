@@ -4,6 +4,7 @@ import { handleNotification, isProviderId } from '../../shared/payments/notify';
 import { providerFor } from '../../shared/providers/registry';
 import { handleCloudPayCallback, isCloudPayCallback, type CloudPayReply } from '../../shared/payments/cloudpay-callback';
 import type { Cloud } from '../../shared/runtime/port';
+import { handleUnionPayNotification } from '../../shared/contract/notify';
 import {
   isHttpTriggerEvent,
   lowerCaseHeaders,
@@ -12,6 +13,8 @@ import {
   type HttpTriggerEvent,
   type HttpTriggerResponse,
 } from '../../shared/runtime/http-trigger';
+
+const lastSegment = (e: HttpTriggerEvent) => e.path.split('/').filter(Boolean).pop() ?? '';
 
 /** The provider named by the last path segment (`<notify_url>/v2`), else the shared config's pay_sp. */
 async function providerOf(cloud: Cloud, e: HttpTriggerEvent): Promise<string> {
@@ -23,7 +26,8 @@ async function providerOf(cloud: Cloud, e: HttpTriggerEvent): Promise<string> {
 /**
  * The `notify` function: providers' asynchronous notifications through the HTTP access service, answered
  * with an integration response in the provider's own format, and cloudPay's result callbacks, answered
- * `{errcode, errmsg}`.
+ * `{errcode, errmsg}`. UnionPay's password-free payment results and termination notices (the `contract`
+ * function's) arrive at `<notify_url>/unionpay`.
  */
 export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpTriggerResponse | CloudPayReply> {
   if (isCloudPayCallback(event) && !isHttpTriggerEvent(event)) {
@@ -39,6 +43,10 @@ export async function notifyHandler(event: unknown, cloud: Cloud): Promise<HttpT
     return textResponse(400, 'notify takes HTTP-trigger events (path, httpMethod, headers, body) from the HTTP access service, or cloudPay callbacks');
   }
   try {
+    if (lastSegment(event) === 'unionpay') {
+      if (event.httpMethod.toUpperCase() !== 'POST') return textResponse(405, 'unionpay notifications come as POST');
+      return { ...(await handleUnionPayNotification(cloud, rawBody(event))), isBase64Encoded: false };
+    }
     const providerId = await providerOf(cloud, event);
     if (!isProviderId(providerId)) return textResponse(404, `no provider at ${event.path}`);
     const http = providerFor(providerId).notify;
