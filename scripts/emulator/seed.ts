@@ -83,3 +83,35 @@ export async function seedIfEmpty(
   await store.insert('orders', 'demo-order-1', { _openid: DEMO_OPENID, amount: 1, description: 'Parking, 1 hour', status: 'unpaid' });
   return true;
 }
+
+/** The demo contract owner (a WeChat openid) and the seeded UnionPay test application. */
+export const DEMO_UNIONPAY_APP_ID = 'upsandbox0000000000000000000test';
+
+/**
+ * On a store without `config/contract`, writes one whose `test` parameter set talks to the UnionPay sandbox:
+ * a merchant key pair and 3DES key made now, the sandbox's public key, and a signing page that redirects at
+ * once. Charges are for other cloud functions only (client_may_charge false).
+ */
+export async function seedContractIfEmpty(store: DocStore, opts: { baseUrl: string; unionpayPublicKeyPem: string }): Promise<boolean> {
+  if (await store.get('config', 'contract')) return false;
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await store.insert('config', 'contract', {
+    active: 'test',
+    client_may_charge: false,
+    test: {
+      app_id: DEMO_UNIONPAY_APP_ID,
+      secret: randomKey(),
+      plan_id: 'sandboxplan0001',
+      symmetric_key: randomBytes(24).toString('hex'),
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      unionpay_public_key: opts.unionpayPublicKeyPem,
+      redirect_uri: `${opts.baseUrl}/signed`,
+      notify_url: `${opts.baseUrl}/http/notify`,
+      api_base: `${opts.baseUrl}/sandbox/unionpay`,
+      sign_page: `${opts.baseUrl}/sandbox/unionpay/s/open/noPwd/html/open.html`,
+      limits: { per_payment: 5000, per_day: 10000 },
+      require: { credit_card: false, mobile: true, id_check: false },
+    },
+  });
+  return true;
+}

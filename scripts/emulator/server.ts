@@ -19,11 +19,12 @@ import { vrSandbox } from '../sandbox/vr';
 import { yabandSandbox } from '../sandbox/yaband';
 import { suPaySandbox } from '../sandbox/supay';
 import { wechatApiSandbox } from '../sandbox/wechat-api';
+import { unionpaySandbox } from '../sandbox/unionpay';
 import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
 import { FUNCTIONS } from './functions';
-import { seedIfEmpty } from './seed';
+import { seedIfEmpty, seedContractIfEmpty } from './seed';
 
 export interface EmulatorOptions {
   port?: number;
@@ -59,6 +60,7 @@ export interface Emulator {
     yaband: ReturnType<typeof yabandSandbox>;
     supay: ReturnType<typeof suPaySandbox>;
     'wechat-api': ReturnType<typeof wechatApiSandbox>;
+    unionpay: ReturnType<typeof unionpaySandbox>;
   };
   /** The v3 sandbox's platform identity (its certificates and WeChat Pay public key). */
   v3Platform: ReturnType<typeof platformIdentity>;
@@ -114,7 +116,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const yaband = yabandSandbox({ stallMs: opts.sandboxStallMs });
   const supay = suPaySandbox({ stallMs: opts.sandboxStallMs });
   const wechatApi = wechatApiSandbox();
-  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi };
+  const unionpay = unionpaySandbox({ now: () => clock.now(), keyFile: opts.dataDir ? join(opts.dataDir, 'sandbox-unionpay.json') : undefined });
+  const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi, unionpay };
   const functions = { ...FUNCTIONS, ...opts.functions };
   const tls = opts.tls ? sandboxTls(opts.dataDir ? join(opts.dataDir, 'sandbox-tls.json') : undefined) : undefined;
 
@@ -161,6 +164,19 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       }
       const tp = doc['2paynow'] as { mid?: unknown; key?: unknown } | undefined;
       if (tp && typeof tp.mid === 'string' && typeof tp.key === 'string') twoPayNow.addMerchant({ mid: tp.mid, key: tp.key });
+      // UnionPay knows the applications of config/contract's parameter sets.
+      if (doc._id === 'contract') {
+        for (const s of [doc.test, doc.production] as Record<string, unknown>[]) {
+          if (!s || typeof s.app_id !== 'string' || typeof s.secret !== 'string' || typeof s.private_key !== 'string') continue;
+          if (typeof s.plan_id !== 'string' || typeof s.symmetric_key !== 'string' || typeof s.notify_url !== 'string') continue;
+          try {
+            const merchantPublicKeyPem = publicKeyOf(s.private_key).export({ type: 'spki', format: 'pem' }).toString();
+            unionpay.addApp({ appId: s.app_id, secret: s.secret, planId: s.plan_id, merchantPublicKeyPem, symmetricKey: s.symmetric_key, notifyUrl: s.notify_url });
+          } catch {
+            // a key the functions will reject anyway: the sandbox does not know that application
+          }
+        }
+      }
       // WeChat knows every app (mini-program, official account) a config document holds an appid and secret of.
       for (const s of [doc, ...Object.values(doc)] as { appid?: unknown; secret?: unknown }[]) {
         if (s && typeof s === 'object' && typeof s.appid === 'string' && typeof s.secret === 'string') wechatApi.addApp(s.appid, s.secret);
@@ -322,6 +338,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   }
 
   if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls, v3Platform });
+  if (opts.seed !== false) await seedContractIfEmpty(store, { baseUrl: url, unionpayPublicKeyPem: unionpay.publicKeyPem });
   await syncMerchants();
 
   return {
@@ -329,7 +346,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl,
     store,
     log,
-    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi },
+    sandboxes: { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi, unionpay },
     v3Platform,
     tls,
     invoke,
