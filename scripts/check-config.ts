@@ -1,12 +1,13 @@
 /**
  * `npm run check-config -- <file.json> [...]`: validates config documents exactly as the functions do.
  * `npm run check-config -- --schema` prints the JSON Schema of config/payment (also in schema/).
- * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`).
+ * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`, `contract`).
  */
 import { readFileSync } from 'fs';
 import { basename } from 'path';
 import { validatePaymentDoc } from '../shared/config/payment-load';
 import { PaymentConfigSchema } from '../shared/config/payment';
+import { contractConfig } from '../shared/config/contract';
 
 export function checkConfigFile(file: string): { ok: boolean; lines: string[] } {
   let doc: unknown;
@@ -17,6 +18,10 @@ export function checkConfigFile(file: string): { ok: boolean; lines: string[] } 
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, lines: [`${file}: a config document is a JSON object`] };
   const id = typeof (doc as { _id?: unknown })._id === 'string' ? String((doc as { _id: string })._id) : basename(file).replace(/\.json$/, '');
+  if (id === 'contract') {
+    const c = contractConfig.validate(doc as Record<string, unknown>);
+    return c.ok ? { ok: true, lines: [`${file}: config/contract is valid (active ${c.config.active})`] } : { ok: false, lines: c.problems.map((p) => `${file}: ${p}`) };
+  }
   if (!/^payment(_.+)?$/.test(id)) {
     return { ok: false, lines: [`${file}: cannot tell which document this is; name the file payment.json or payment_<appid>.json, or set _id`] };
   }

@@ -105,3 +105,37 @@ describe('npm run check-config (the CLI)', () => {
     expect(run(f)).toContain('config/payment_wx0123456789abcdef is valid');
   });
 });
+
+describe('checkConfigFile: config/contract', () => {
+  const { generateKeyPairSync } = require('crypto') as typeof import('crypto');
+  const pair = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const set = (appId: string) => ({
+    app_id: appId,
+    secret: 'sandbox-secret-1',
+    plan_id: 'plan0001',
+    symmetric_key: 'ab'.repeat(24),
+    private_key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    unionpay_public_key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    redirect_uri: 'https://x.example/signed',
+    notify_url: 'https://x.example/notify',
+    limits: { per_payment: 5000, per_day: 20000 },
+  });
+  const CONTRACT = { active: 'production', test: set('uptestapp0001'), production: set('upprodapp0001') };
+
+  it('a valid contract.json is ok', () => {
+    const f = file('contract.json', CONTRACT);
+    expect(checkConfigFile(f)).toEqual({ ok: true, lines: [`${f}: config/contract is valid (active production)`] });
+  });
+
+  it('names each bad field: a short 3DES key, a missing active set, a limit that is not whole fen', () => {
+    const bad = { active: 'production', test: { ...set('uptestapp0001'), symmetric_key: 'abc', limits: { per_payment: 1.5, per_day: 100 } } };
+    const f = file('contract.json', bad);
+    const r = checkConfigFile(f);
+    expect(r.ok).toBe(false);
+    const text = r.lines.join('\n');
+    expect(text).toContain('config/contract.test.symmetric_key must be the 3DES symmetric key (symmetricKey): 48 hex characters');
+    expect(text).toContain('config/contract.test.limits.per_payment');
+    const missing = checkConfigFile(file('contract.json', { active: 'production', test: set('uptestapp0001') }));
+    expect(missing.lines.join('\n')).toContain('config/contract.production is missing: active is "production"');
+  });
+});
