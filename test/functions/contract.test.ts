@@ -77,7 +77,8 @@ it('signs, charges, is paid by the signed notification exactly once, and keeps s
   const before = await order(no);
   expect(await notify(paid.body.form)).toEqual({ status: 200, body: '{"resp":"00"}' });
   expect(await order(no)).toEqual(before);
-  expect((await events()).filter((e) => e.out_trade_no === no).map((e) => e.outcome)).toEqual(['applied', 'duplicate']);
+  // (The hand-moved clock gives both the same received_at: compared as a set.)
+  expect((await events()).filter((e) => e.out_trade_no === no).map((e) => e.outcome).sort()).toEqual(['applied', 'duplicate']);
   expect(await contractFn({ action: 'query', out_trade_no: no }, TRUSTED)).toMatchObject({ ok: true, data: { status: 'PAID' } });
   expect(up().queryTimes(no)).toEqual([]);
 });
@@ -195,6 +196,9 @@ it('query: refused in the first 5 minutes, then spaced; reconcile keeps the same
   // pay does not act on it, and pay's own reconcile leaves it alone.
   const viaPay = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid });
   expect(viaPay).toMatchObject({ ok: false, error: { code: 'NOT_SUPPORTED', message: expect.stringContaining('contract function') } });
+  for (const action of ['closeorder', 'refund']) {
+    expect(await emu.fn('pay', { action, out_trade_no: no }, TRUSTED)).toMatchObject({ ok: false, error: { code: 'NOT_SUPPORTED' } });
+  }
   await emu.fn('pay', { action: 'reconcile', older_than_minutes: 0, spacing_ms: 0 }, TRUSTED);
   expect(await order(no)).toMatchObject({ status: 'CREATED' });
 
@@ -227,4 +231,18 @@ it('bad input names what to fix; apply refuses a state it did not hand the calle
   const r = await contractFn({ action: 'apply', code: 'abc', state: s.data.state }, { openid: 'o-attacker' });
   expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
   expect(await emu.db('pay_contracts', s.data.contract_code)).toMatchObject({ status: 'PENDING', owner_openid: 'o-victim' });
+});
+
+it('status learns from contract.info, no more than once per 5 minutes, that the user relieved the contract in the app', async () => {
+  const { openid, code, contractId } = await signed();
+  expect(await contractFn({ action: 'status', contract_code: code }, { openid })).toMatchObject({ ok: true, data: { status: 'SIGNED', cached: false } });
+  // Terminated at UnionPay, and the notice never arrived.
+  await emu.post('/sandbox/unionpay/terminate', { contractId, deliver: false });
+  const infos = up().infoCalls();
+  clock.advance(4 * MIN);
+  expect(await contractFn({ action: 'status', contract_code: code }, { openid })).toMatchObject({ ok: true, data: { status: 'SIGNED', cached: true } });
+  expect(up().infoCalls()).toBe(infos);
+  clock.advance(1 * MIN);
+  expect(await contractFn({ action: 'status', contract_code: code }, { openid })).toMatchObject({ ok: true, data: { status: 'RELIEVED', relieved_by: 'unionpay', cached: false } });
+  expect(up().infoCalls()).toBe(infos + 1);
 });

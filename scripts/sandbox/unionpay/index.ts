@@ -206,13 +206,14 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
       };
       return json(200, await notifyApp(app, fields));
     },
-    /** `{contractId}`: the user terminates in the QuickPass app; the termination notice is delivered. */
+    /** `{contractId, deliver?: false}`: the user terminates in the QuickPass app; the termination notice is delivered (unless `deliver: false`). */
     'POST /terminate': async (req) => {
       const b = jsonBody(req);
       const c = contracts.get(String(b.contractId ?? ''));
       const app = c ? apps.get(c.appId) : typeof b.appId === 'string' ? apps.get(b.appId) : undefined;
       if (!app) return json(404, { error: 'no such contract (pass appId to notify about an unknown one)' });
       if (c) c.status = '3';
+      if (b.deliver === false) return json(200, { relieved: b.contractId });
       const fields = { appId: app.appId, contractId: String(b.contractId), contractCode: c?.contractCode ?? 'unknown', planId: app.planId, openId: c?.openId ?? 'unknown', contractStatus: '3', operateTime: formatCstCompact(now()) };
       return json(200, await notifyApp(app, fields));
     },
