@@ -116,7 +116,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const yaband = yabandSandbox({ stallMs: opts.sandboxStallMs });
   const supay = suPaySandbox({ stallMs: opts.sandboxStallMs });
   const wechatApi = wechatApiSandbox();
-  const unionpay = unionpaySandbox({ now: () => clock.now(), keyFile: opts.dataDir ? join(opts.dataDir, 'sandbox-unionpay.json') : undefined });
+  const unionpay = unionpaySandbox({ now: () => clock.now(), stallMs: opts.sandboxStallMs, keyFile: opts.dataDir ? join(opts.dataDir, 'sandbox-unionpay.json') : undefined });
   const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi, unionpay };
   const functions = { ...FUNCTIONS, ...opts.functions };
   const tls = opts.tls ? sandboxTls(opts.dataDir ? join(opts.dataDir, 'sandbox-tls.json') : undefined) : undefined;

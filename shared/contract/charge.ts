@@ -72,6 +72,20 @@ export async function failCharge(cloud: Cloud, o: ContractOrder, code: string, m
 }
 
 /**
+ * A success reported for a charge already marked FAILED: the money was taken, so it is applied (once, by
+ * compare-and-set) and counted against its day again, as `pay` applies a late success to a closed order.
+ */
+export async function latePaid(cloud: Cloud, id: string, queryId?: string): Promise<boolean> {
+  const o = await cloud.store.get<ContractOrder>(ORDERS, id);
+  if (!o || o.status !== 'FAILED') return false;
+  const now = cloud.clock.now();
+  if (!(await cloud.store.update(ORDERS, id, { status: 'FAILED' }, { status: 'PAID', paid_at: now, resp_code: '00', updated_at: now, ...(queryId ? { query_id: queryId } : {}) }))) return false;
+  cloud.log.warn('unionpay reports paid a charge that had been marked failed; applied as paid', { out_trade_no: id });
+  await reserveDaily(cloud.store, o.contract_code, o.day, o.amount, Number.MAX_SAFE_INTEGER);
+  return true;
+}
+
+/**
  * `pay`: a background charge by contract. The order is written first (provider `unionpay`), after the
  * per-payment limit and the contract's per-day total (reserved by compare-and-set) are checked; then UnionPay
  * is asked. The result is PENDING until UnionPay's notification (or a query from 5 minutes on).
@@ -117,6 +131,7 @@ export async function charge(cloud: Cloud, caller: Caller, input: ChargeInput) {
     day,
     next_query_at: now + FIRST_QUERY_AFTER_MS,
     query_count: 0,
+    sends: 0,
     created_at: now,
     updated_at: now,
   };
@@ -133,23 +148,30 @@ async function retry(cloud: Cloud, app: UnionPayApp & { set: ParameterSet }, o: 
     throw conflict(`out_trade_no ${input.out_trade_no} is already used by another order`);
   }
   if (o.status !== 'CREATED' || o.accepted_at) return chargeView(o);
+  // A retry re-sends the same orderId and txnTime: UnionPay knows a charge by them, so it is never taken twice.
   const c = await getContract(cloud.store, o.contract_code);
   if (!c || c.status !== 'SIGNED') throw conflict(`contract ${o.contract_code} is ${c?.status ?? 'gone'}: only a signed contract can be charged`);
   return send(cloud, app, o, c.up_open_id);
 }
 
 async function send(cloud: Cloud, app: UnionPayApp, o: ContractOrder, upOpenId: string | undefined) {
+  // Counted before sending: a refusal of a later send may be UnionPay refusing a duplicate of a charge it holds.
+  const sends = o.sends ?? 0;
+  if (!(await cloud.store.update(ORDERS, o._id, { status: 'CREATED', sends }, { sends: sends + 1, updated_at: cloud.clock.now() }))) {
+    return chargeView((await cloud.store.get<ContractOrder>(ORDERS, o._id))!); // another caller is sending it
+  }
   try {
     const params = await unionpayOk(cloud, app, app.deduction.path, deductionFields(app, o, upOpenId), { sign: (b) => unionpaySign(b, app.private_key) });
     const now = cloud.clock.now();
     await cloud.store.update(ORDERS, o._id, { status: 'CREATED' }, { accepted_at: now, updated_at: now, ...(typeof params.queryId === 'string' ? { query_id: params.queryId } : {}) });
   } catch (err) {
-    // A refusal means UnionPay holds no such charge: it fails here and the day's reservation is given back.
-    // No answer (timeout): UnionPay may hold it, so it stays PENDING for the notification or a query.
-    if (err instanceof AppError && err.code === 'PROVIDER_REJECTED') {
-      await failCharge(cloud, o, err.providerCode ?? 'rejected', err.message);
-    }
-    if (!(err instanceof HttpUnavailableError) && !(err instanceof AppError && err.code === 'PROVIDER_UNAVAILABLE')) throw err;
+    // No answer (a timeout, an answer that is not UnionPay's): UnionPay may hold it, so it stays PENDING for
+    // the notification or a query. A refusal of the first send means UnionPay holds no such charge: it fails
+    // here and the day's reservation is given back. A later send's refusal may be of a duplicate: the query settles it.
+    const unknown = err instanceof HttpUnavailableError || (err instanceof AppError && err.code === 'PROVIDER_UNAVAILABLE');
+    if (unknown) return chargeView((await cloud.store.get<ContractOrder>(ORDERS, o._id))!);
+    if (sends === 0 && err instanceof AppError) await failCharge(cloud, o, err.providerCode ?? err.code, err.message);
+    throw err;
   }
   return chargeView((await cloud.store.get<ContractOrder>(ORDERS, o._id))!);
 }

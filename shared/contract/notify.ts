@@ -6,7 +6,7 @@ import { CONTRACT_PROVIDER, ORDERS } from '../store/orders';
 import { contractByUnionPayId, moveContract, type ContractOrder } from '../store/contracts';
 import { appById, contractConfig } from '../config/contract';
 import { unionpayVerify } from '../providers/unionpay/sign';
-import { failCharge } from './charge';
+import { failCharge, latePaid } from './charge';
 
 export interface UnionPayReply {
   statusCode: number;
@@ -25,7 +25,7 @@ const reply = (ok: boolean, msg?: string): UnionPayReply => ({
 const mask = (v: string) => (v.length <= 4 ? '****' : `${'*'.repeat(Math.min(v.length - 4, 12))}${v.slice(-4)}`);
 
 interface Outcome {
-  kind: 'payment' | 'unknown';
+  kind: 'payment' | 'contract' | 'unknown';
   dedupe_key: string;
   outcome: EventOutcome;
   reason?: string;
@@ -99,13 +99,7 @@ export async function handleUnionPayNotification(cloud: Cloud, body: Buffer): Pr
     if (form.respCode === '00') {
       const won = await cloud.store.update(ORDERS, o._id, { status: 'CREATED' }, { status: 'PAID', paid_at: now, resp_code: '00', updated_at: now, ...(form.queryId ? { query_id: form.queryId } : {}) });
       if (won) return done('applied');
-      // Already FAILED and now paid: money was taken. It is recorded for a person to settle, never lost in silence.
-      const current = await cloud.store.get<ContractOrder>(ORDERS, o._id);
-      if (current?.status === 'FAILED') {
-        cloud.log.error('unionpay reports a charge paid that had been marked failed: settle it by hand', { out_trade_no: o._id });
-        return done('failed', 'paid after being marked failed');
-      }
-      return done('duplicate');
+      return done((await latePaid(cloud, o._id, form.queryId)) ? 'applied' : 'duplicate');
     }
     if (!form.respCode) return done('rejected', 'no respCode');
     return done((await failCharge(cloud, o, form.respCode, form.respMsg ?? '')) ? 'applied' : 'duplicate');
@@ -115,7 +109,7 @@ export async function handleUnionPayNotification(cloud: Cloud, body: Buffer): Pr
     const key = `${CONTRACT_PROVIDER}:relieve:${form.contractId}`;
     const c = await contractByUnionPayId(cloud.store, app.app_id, form.contractId);
     const done = async (outcome: EventOutcome, reason?: string) => {
-      await record({ kind: 'unknown', dedupe_key: key, outcome, reason }, fields);
+      await record({ kind: 'contract', dedupe_key: key, outcome, reason }, fields);
       return outcome === 'rejected' ? reply(false, 'rejected; see the merchant event log') : reply(true);
     };
     if (!c) return done('rejected', 'unknown contract');

@@ -98,6 +98,8 @@ export interface ContractOrder {
   txn_time: string;
   /** The China-time day whose per-day limit the amount is reserved against. */
   day: string;
+  /** How many times the charge was sent (a retry re-sends the same orderId and txnTime). */
+  sends?: number;
   /** The charge was answered `00` (accepted): from then on only the notification or a query settles it. */
   accepted_at?: number;
   /** No query before this (5 minutes after the charge, then spaced further after each query). */

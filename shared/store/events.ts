@@ -15,7 +15,8 @@ export type EventOutcome =
 export interface PayEvent {
   _id: string;
   provider: string;
-  kind: 'payment' | 'refund' | 'unknown';
+  /** `contract`: a UnionPay termination notice (the contract function's). */
+  kind: 'payment' | 'refund' | 'contract' | 'unknown';
   /** Same for every delivery of the same provider event: `<provider>:<kind>:<ids>:<state>`. */
   dedupe_key: string;
   out_trade_no?: string;

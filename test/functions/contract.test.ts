@@ -246,3 +246,35 @@ it('status learns from contract.info, no more than once per 5 minutes, that the 
   expect(await contractFn({ action: 'status', contract_code: code }, { openid })).toMatchObject({ ok: true, data: { status: 'RELIEVED', relieved_by: 'unionpay', cached: false } });
   expect(up().infoCalls()).toBe(infos + 1);
 });
+
+it('a refused charge fails and gives its amount back; one answered too late stays PENDING and its retry is the same charge', async () => {
+  const { code } = await signed();
+  await emu.post('/sandbox/unionpay/faults', { mode: 'refuse' });
+  const rno = `R${Date.now()}x1`;
+  const refused = await contractFn({ action: 'pay', contract_code: code, amount: 4000, out_trade_no: rno }, TRUSTED);
+  expect(refused).toMatchObject({ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: 'CT0009' } });
+  expect(await order(rno)).toMatchObject({ status: 'FAILED', resp_code: 'CT0009' });
+  expect(await emu.db('pay_contracts', code)).toMatchObject({ spent_amount: 0 });
+
+  await emu.post('/sandbox/unionpay/faults', { mode: 'timeout' });
+  const no = `T${Date.now()}x2`;
+  const late = await contractFn({ action: 'pay', contract_code: code, amount: 4000, out_trade_no: no }, TRUSTED);
+  expect(late).toMatchObject({ ok: true, data: { status: 'PENDING', out_trade_no: no } });
+  expect(up().charge(no)).toBeDefined(); // UnionPay took it; we never heard
+  const first = await order(no);
+  const again = await contractFn({ action: 'pay', contract_code: code, amount: 4000, out_trade_no: no }, TRUSTED);
+  expect(again).toMatchObject({ ok: true, data: { status: 'PENDING' } });
+  const after = await order(no);
+  expect(after).toMatchObject({ sends: 2, txn_time: first.txn_time, accepted_at: expect.any(Number) });
+  expect(await emu.db('pay_contracts', code)).toMatchObject({ spent_amount: 4000 }); // reserved once
+  // Another amount under the same number is refused.
+  expect(await contractFn({ action: 'pay', contract_code: code, amount: 1, out_trade_no: no }, TRUSTED)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+
+  // UnionPay first reports it failed, then paid after all: the money was taken, so it ends PAID and counts.
+  await emu.post('/sandbox/unionpay/pay', { orderId: no, result: 'fail' });
+  expect(await order(no)).toMatchObject({ status: 'FAILED' });
+  expect(await emu.db('pay_contracts', code)).toMatchObject({ spent_amount: 0 });
+  await emu.post('/sandbox/unionpay/pay', { orderId: no });
+  expect(await order(no)).toMatchObject({ status: 'PAID' });
+  expect(await emu.db('pay_contracts', code)).toMatchObject({ spent_amount: 4000 });
+});

@@ -30,6 +30,8 @@ export interface UnionPaySandboxOptions {
   /** Where the sandbox's own key pair is kept across restarts. */
   keyFile?: string;
   tokenTtlMs?: number;
+  /** How long the `timeout` fault holds its answer (longer than the functions' HTTP timeout). */
+  stallMs?: number;
 }
 
 const INFO_CACHE_MS = 5 * 60_000;
@@ -72,6 +74,8 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
   let infoCalls = 0;
   const txns = new Map<string, Txn>();
   const queries = new Map<string, number[]>();
+  /** The next charges misbehave: `refuse` (a business refusal), `timeout` (taken, but answered too late). */
+  let fault: { mode: 'refuse' | 'timeout'; count: number } | null = null;
 
   const body = (req: SandboxRequest): Record<string, unknown> | undefined => {
     try {
@@ -217,6 +221,12 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
       const fields = { appId: app.appId, contractId: String(b.contractId), contractCode: c?.contractCode ?? 'unknown', planId: app.planId, openId: c?.openId ?? 'unknown', contractStatus: '3', operateTime: formatCstCompact(now()) };
       return json(200, await notifyApp(app, fields));
     },
+    /** `{mode: "refuse" | "timeout", count?}`: the next charges are refused, or taken and answered too late. */
+    'POST /faults': async (req) => {
+      const b = jsonBody(req);
+      fault = b.mode === 'refuse' || b.mode === 'timeout' ? { mode: b.mode, count: typeof b.count === 'number' ? b.count : 1 } : null;
+      return json(200, { fault });
+    },
     /** `{appId}`: every backendToken of the app stops working (UnionPay then answers a10). */
     'POST /expire-tokens': async (req) => {
       const appId = String(jsonBody(req).appId ?? '');
@@ -242,6 +252,8 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
     /** When each query of this order reached the sandbox. */
     queryTimes: (orderId: string) => [...(queries.get(orderId) ?? [])],
     infoCalls: () => infoCalls,
+    /** The charge as the sandbox holds it (one per orderId, however often it was sent). */
+    charge: (orderId: string) => txns.get(orderId),
     contractStatus: (contractId: string) => contracts.get(contractId)?.status,
     async handle(req: SandboxRequest): Promise<SandboxResponse> {
       const url = new URL(req.path, 'http://sandbox');
@@ -261,6 +273,17 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
         return up('00', 'success', { backendToken: token, expiresIn: Math.round(ttlMs / 1000) });
       }
       const route = api[key];
+      if (route && key === 'POST /1.0/contract.deduct' && fault && fault.count > 0) {
+        fault.count--;
+        if (fault.mode === 'refuse') return up('CT0009', 'insufficient balance on the bound card');
+        const answer = (() => {
+          const b = body(req);
+          const who = authorise(b);
+          return 'refuse' in who ? who.refuse : route(who.app, b!);
+        })();
+        await new Promise((r) => setTimeout(r, opts.stallMs ?? 2500));
+        return answer;
+      }
       if (!route) return json(404, { resp: '404', msg: `no route ${key}; routes: POST /1.0/backendToken, ${[...Object.keys(api), ...Object.keys(control)].join(', ')}` });
       const b = body(req);
       const who = authorise(b);
