@@ -5,6 +5,7 @@ import type { EventOutcome } from '../store/events';
 import { getOrder, ORDERS, transition, type MerchantIds, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund, type RefundStatus } from '../store/refunds';
 import { runPaidHooks } from './hooks';
+import { tradesOf } from './provider-query';
 
 export interface Applied {
   outcome: EventOutcome;
@@ -37,6 +38,12 @@ function merchantMismatch(order: PayOrder, reported: Partial<MerchantIds> | unde
 export async function applyPaymentReport(cloud: Cloud, config: PaymentConfig, order: PayOrder, report: PaymentReport): Promise<Applied> {
   const now = cloud.clock.now();
   if (report.out_trade_no !== order.out_trade_no) return { outcome: 'rejected', reason: 'out_trade_no differs', settled: false };
+  // An order that stored the provider's trade ids (acquirers) accepts word only about one of them: an answer
+  // about another trade proves nothing about this order, whatever order number it carries.
+  const trades = tradesOf(order);
+  if (report.provider_trade_no && order.provider_trade_nos?.length && !trades.includes(report.provider_trade_no)) {
+    return { outcome: 'rejected', reason: `trade ${report.provider_trade_no} is not one this order opened`, settled: false };
+  }
 
   if (report.state === 'PAID') {
     if (report.amount !== order.amount) {

@@ -205,3 +205,14 @@ it('a retry after the payment (notification lost) is answered already paid, and 
   expect(again.data.payment).toBeUndefined();
   expect((await emu.db('pay_orders', no)).provider_trade_nos).toEqual([sandbox().trade(no)!.trade_id]);
 });
+
+it('a query answer about another trade id than the order opened is refused; the order stays unchanged', async () => {
+  const { no } = await order();
+  const t = sandbox().trade(no)!;
+  t.state = 'paid';
+  t.trade_id = 'TNOTTHISORDERS'; // the sandbox still files it under the order's trade id, but answers with another
+  const before = await state();
+  await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+  expect(await state()).toBe(before);
+  expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
+});
