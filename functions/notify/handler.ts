@@ -18,7 +18,7 @@ const lastSegment = (e: HttpTriggerEvent) => e.path.split('/').filter(Boolean).p
 
 /** The provider named by the last path segment (`<notify_url>/v2`), else the shared config's pay_sp. */
 async function providerOf(cloud: Cloud, e: HttpTriggerEvent): Promise<string> {
-  const last = e.path.split('/').filter(Boolean).pop() ?? '';
+  const last = lastSegment(e);
   if (isProviderId(last)) return last;
   return (await paymentConfigs.byId(cloud.store, cloud.clock, 'payment')).config.pay_sp;
 }
