@@ -5,7 +5,7 @@ import { formatCstCompact } from '../core/clock';
 import { nonce } from '../crypto/nonce';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import type { Cloud } from '../runtime/port';
-import { contractOrderRefused, getOrder, insertOrder, isContractOrder, ORDERS, type PayOrder } from '../store/orders';
+import { getOrder, insertOrder, refuseContractOrder, ORDERS, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
 import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
@@ -196,7 +196,7 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
   let order = fresh;
   if ((await insertOrder(cloud.store, fresh)) === 'exists') {
     order = (await getOrder(cloud.store, outTradeNo)) as PayOrder;
-    if (isContractOrder(order)) throw notSupported(contractOrderRefused(outTradeNo));
+    refuseContractOrder(order);
     if (order.payer_openid !== payer || order.amount !== terms.amount || order.currency !== fresh.currency || (order.pay_method ?? 'wechat') !== payMethod) {
       throw conflict(`out_trade_no ${outTradeNo} is already used by another order`);
     }

@@ -1,8 +1,8 @@
-import { conflict, notFound, notSupported } from '../core/errors';
+import { conflict, notFound } from '../core/errors';
 import type { Caller } from '../core/handler';
 import type { Cloud } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
-import { contractOrderRefused, getOrder, isContractOrder, transition, type PayOrder } from '../store/orders';
+import { getOrder, refuseContractOrder, transition, type PayOrder } from '../store/orders';
 import { applyPaymentReport } from './apply';
 import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
@@ -16,7 +16,7 @@ export const CLOSE_AFTER_MS = 5 * 60_000;
 export async function orderWithConfig(cloud: Cloud, outTradeNo: string): Promise<{ order: PayOrder; loaded: LoadedPaymentConfig }> {
   const order = await getOrder(cloud.store, outTradeNo);
   if (!order) throw notFound(`no order ${outTradeNo}`);
-  if (isContractOrder(order)) throw notSupported(contractOrderRefused(outTradeNo));
+  refuseContractOrder(order);
   const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
   return { order, loaded };
 }

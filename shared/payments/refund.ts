@@ -3,7 +3,7 @@ import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
 import type { Cloud } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
-import { contractOrderRefused, getOrder, isContractOrder, transition, type PayOrder } from '../store/orders';
+import { getOrder, refuseContractOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
 import { applyRefundReport, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
@@ -81,7 +81,7 @@ async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: R
 export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundRequest) {
   const order = await getOrder(cloud.store, req.out_trade_no);
   if (!order) throw notFound(`no order ${req.out_trade_no}`);
-  if (isContractOrder(order)) throw notSupported(contractOrderRefused(req.out_trade_no));
+  refuseContractOrder(order);
   const loaded = await paymentConfigs.byId(cloud.store, cloud.clock, order.config_id);
   if (!isPrivileged(caller, loaded.config)) {
     throw forbidden('refund is for other cloud functions, timers, and the openids in config/payment.admins');

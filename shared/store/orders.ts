@@ -1,3 +1,4 @@
+import { notSupported } from '../core/errors';
 import type { DocStore, Filter, Patch } from '../runtime/port';
 import type { ProviderId } from '../config/payment';
 
@@ -22,9 +23,12 @@ const MOVES: Record<OrderStatus, readonly OrderStatus[]> = {
  * provider; `pay` neither acts on them nor reconciles them (they follow UnionPay's own query rules).
  */
 export const CONTRACT_PROVIDER = 'unionpay';
-export const isContractOrder = (order: { provider: string }) => order.provider === CONTRACT_PROVIDER;
-export const contractOrderRefused = (outTradeNo: string) =>
-  `order ${outTradeNo} is a UnionPay password-free charge: pay does not act on it; use the contract function (action query)`;
+/** pay's answer to any action on a contract order: it is NOT_SUPPORTED here, and `contract` is where to go. */
+export function refuseContractOrder(order: { _id: string; provider: string }): void {
+  if (order.provider === CONTRACT_PROVIDER) {
+    throw notSupported(`order ${order._id} is a UnionPay password-free charge: pay does not act on it; use the contract function (action query)`);
+  }
+}
 
 export const canMove = (from: OrderStatus, to: OrderStatus) => MOVES[from].includes(to);
 
