@@ -24,7 +24,7 @@ import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
 import { FUNCTIONS } from './functions';
-import { seedIfEmpty, seedContractIfEmpty, DEMO_APPID, DEMO_APP_SECRET } from './seed';
+import { seedIfEmpty, seedContractIfEmpty, seedTemplateIfEmpty, DEMO_APPID, DEMO_APP_SECRET, DEMO_TEMPLATES } from './seed';
 
 export interface EmulatorOptions {
   port?: number;
@@ -347,6 +347,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls, v3Platform });
   if (opts.seed !== false) await seedContractIfEmpty(store, { baseUrl: url, unionpayPublicKeyPem: unionpay.publicKeyPem });
+  if (opts.seed !== false) await seedTemplateIfEmpty(store, { baseUrl: url });
+  for (const t of DEMO_TEMPLATES) wechatApi.messages.addTemplate(t.appid, t.kind, t.id, [...t.keys]);
   await syncMerchants();
 
   return {

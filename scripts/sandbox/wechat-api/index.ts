@@ -5,6 +5,7 @@
  */
 import { json, type Sandbox, type SandboxRequest, type SandboxResponse } from '../types';
 import { tokenService, wxError, type TokenServiceOptions } from './tokens';
+import { messagesFamily } from './messages';
 
 /** An API that needs an access token: called with the appid the token was issued to. */
 export type TokenRoute = (req: SandboxRequest, appid: string) => Promise<SandboxResponse>;
@@ -14,11 +15,16 @@ export function wechatApiSandbox(opts: TokenServiceOptions = {}) {
   const apiRoutes: Record<string, TokenRoute> = {};
   /** Test-control routes of an API family (choose an outcome, inspect state): no access token. */
   const controlRoutes: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> = {};
+  const messages = messagesFamily({ now: opts.now });
+  Object.assign(apiRoutes, messages.api);
+  Object.assign(controlRoutes, messages.control);
 
   return {
     name: 'wechat-api',
     tokens,
     addApp: tokens.addApp,
+    /** Template and subscribe messages (messages.ts). */
+    messages,
     /** Adds an API family: its token-checked routes and its control routes, each keyed `METHOD /path`. */
     mount(family: { api?: Record<string, TokenRoute>; control?: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> }) {
       Object.assign(apiRoutes, family.api ?? {});
