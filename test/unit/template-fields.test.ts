@@ -7,6 +7,10 @@ import { resolveTemplates, templateConfig, BUILTIN_TEMPLATES, type FieldType } f
 import { messageId, recipientFor } from '../../shared/messaging/send';
 import { nextChinaMidnight, wechatRefusal } from '../../shared/messaging/outcomes';
 import type { Caller } from '../../shared/core/handler';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { checkConfigFile } from '../../scripts/check-config';
 
 const problem = (type: FieldType, v: unknown) => {
   const r = formatValue(type, v, 'CNY');
@@ -194,4 +198,20 @@ describe('what a refusal means', () => {
   test('43101 on the subscribe channel says to ask the user again', () => {
     expect(wechatRefusal(43101, '', { ...c, channel: 'subscribe' }).error.message).toMatch(/wx.requestSubscribeMessage/);
   });
+});
+
+test('npm run check-config knows config/template', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tpl-'));
+  try {
+    const good = join(dir, 'template.json');
+    writeFileSync(good, JSON.stringify({ official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) }, templates: { payment_reminder: { template_id: 'abc' } } }));
+    expect(checkConfigFile(good)).toEqual({ ok: true, lines: [`${good}: config/template is valid (1 templates)`] });
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ _id: 'template', templates: { payment_reminder: { template_id: 'abc' } } }));
+    const r = checkConfigFile(bad);
+    expect(r.ok).toBe(false);
+    expect(r.lines.join('\n')).toContain('config/template.official_account (appid, secret) is missing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
