@@ -23,11 +23,11 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 const read = (fn: string, file: string) => readFileSync(join(outDir, fn, file), 'utf8');
 
-it('builds every function, pay, notify and contract among them', () => {
-  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract']));
+it('builds every function, pay, notify, contract and face-verify among them', () => {
+  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract', 'face-verify']));
 });
 
-describe.each(['pay', 'notify', 'contract'])('dist/%s', (fn) => {
+describe.each(['pay', 'notify', 'contract', 'face-verify'])('dist/%s', (fn) => {
   it('has index.js, package.json, config.json and request-promise.js', () => {
     for (const f of ['index.js', 'package.json', 'config.json', 'request-promise.js']) {
       expect(existsSync(join(outDir, fn, f))).toBe(true);
