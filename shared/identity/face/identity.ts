@@ -35,7 +35,7 @@ export function idNumberProblem(value: string, field: string, now: number): stri
   const [y, m, d] = [value.slice(6, 10), value.slice(10, 12), value.slice(12, 14)].map(Number);
   const birth = Date.UTC(y, m - 1, d);
   const real = new Date(birth);
-  if (y < 1900 || real.getUTCFullYear() !== y || real.getUTCMonth() !== m - 1 || real.getUTCDate() !== d || birth > now) {
+  if (y < 1800 || real.getUTCFullYear() !== y || real.getUTCMonth() !== m - 1 || real.getUTCDate() !== d || birth > now) {
     return `${field} holds no valid birth date in digits 7 to 14 (yyyyMMdd): check the number`;
   }
   if (idCheckCharacter(value) !== value[17].toUpperCase()) return `${field} has a wrong check digit (the last character): check the number for a typo`;
