@@ -224,6 +224,24 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     expect(await face({ action: 'status' }, openid)).toMatchObject({ data: { verified: true, verification: { out_seq_no: passing.out_seq_no } } });
   });
 
+  it('the pushed event and the check racing: one records, both answer the same verdict', async () => {
+    const openid = user();
+    const s = await startV1(openid);
+    const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, push: false });
+    const event = { MsgType: 'event', Event: 'face_identify', FromUserName: openid, out_seq_no: s.out_seq_no, verify_result };
+    const answers = await Promise.all([
+      emu.invoke('face-verify', event, { OPENID: openid }),
+      face({ action: 'check', verify_result }, openid),
+      emu.invoke('face-verify', event, { OPENID: openid }),
+      face({ action: 'check', verify_result }, openid),
+    ]);
+    const recorded = await session(s.out_seq_no);
+    for (const a of answers) expect(a).toMatchObject({ ok: true, data: { status: 'PASSED', verified_at: recorded.verified_at } });
+    expect(['check', 'event']).toContain(recorded.verdict.by);
+    // One writer won the compare-and-set: the verdict was recorded (and logged) once.
+    expect((emu.log.lines ?? []).filter((l) => l.includes('face verification recorded') && l.includes(s.out_seq_no))).toHaveLength(1);
+  });
+
   it.each([
     [10003, false],
     [10004, false],
