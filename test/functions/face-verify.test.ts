@@ -170,6 +170,18 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     expect(await face({ action: 'start', ...good })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
   });
 
+  it('is tied to the mini-program of config/face.appid', async () => {
+    const openid = user();
+    const other = await emu.fn('face-verify', { action: 'start', ...person() }, { openid, appid: 'wx9999999999999999' });
+    expect(other).toMatchObject({ ok: false, error: { code: 'FORBIDDEN', message: expect.stringContaining('config/face.appid') } });
+    const s = await startV2(openid);
+    await control('v2/finish', { verify_id: s.verifyId });
+    await useVersion('v2', { appid: 'wx00000000000000ff' });
+    expect(await face({ action: 'check', verify_id: s.verifyId }, openid)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('appid changed') } });
+    await useVersion('v2');
+    expect(await face({ action: 'check', verify_id: s.verifyId }, openid)).toMatchObject({ data: { status: 'PASSED' } });
+  });
+
   it("identity_ref: the business's own document, only its owner's", async () => {
     const who = person();
     const owner = user();

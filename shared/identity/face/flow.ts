@@ -112,6 +112,11 @@ export async function start(cloud: Cloud, caller: Caller, input: StartInput) {
 
 const expiredError = () => conflict('this verification has expired: call start again');
 
+/** A session is completed with the mini-program it was started for: WeChat ties its ids and openids to that app. */
+function sameApp(config: FaceConfig, s: FaceSession) {
+  if (config.appid !== s.appid) throw conflict('config/face.appid changed since this verification started: call start again');
+}
+
 /** Records `verdict` once; the answer is the session as recorded, by this caller or by whoever came first. */
 async function settle(cloud: Cloud, config: FaceConfig, s: FaceSession, verdict: Verdict, by: 'check' | 'event') {
   const at = cloud.clock.now();
@@ -132,6 +137,7 @@ async function checkV2(cloud: Cloud, caller: Caller, verifyId: string) {
   if (s.status !== 'PENDING') return sessionView(s);
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
   const config = await loadConfig(cloud);
+  sameApp(config, s);
   const a = await queryVerifyInfo(tokenDeps(cloud), appOf(config), { verifyId: s.verify_id!, outSeqNo: s.out_seq_no, certHash: s.cert_hash!, openid: s.openid });
   if (a.errcode === 0) {
     if (a.verifyRet === undefined) throw providerUnavailable('WeChat queryverifyinfo answered errcode 0 without verify_ret; try again');
@@ -175,6 +181,7 @@ async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   if (wrong) throw forbidden(`${wrong}; nothing was recorded`);
   if (s.status !== 'PENDING') return sessionView(s);
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
+  sameApp(config, s);
   if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
   return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'check');
 }
@@ -226,6 +233,7 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
   if (s.status !== 'PENDING') return sessionView(s);
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
   const config = await loadConfig(cloud);
+  sameApp(config, s);
   const info = await identifyInfo(cloud, config, event.verify_result);
   const wrong = v1Mismatch(s, info);
   if (wrong) {
