@@ -91,6 +91,7 @@ export async function start(cloud: Cloud, caller: Caller, input: StartInput) {
     status: 'PENDING' as const,
     created_at: now,
   };
+  // Stored once WeChat has answered: a refused start leaves nothing behind (each start has a fresh out_seq_no).
   const ttl = (expiresInS?: number) => now + Math.min(config.session_ttl_s, expiresInS ?? Infinity) * 1000;
   if (config.version === 'v2') {
     const got = await getVerifyId(tokenDeps(cloud), appOf(config), { outSeqNo, identity, openid });
