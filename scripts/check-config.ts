@@ -1,7 +1,7 @@
 /**
  * `npm run check-config -- <file.json> [...]`: validates config documents exactly as the functions do.
  * `npm run check-config -- --schema` prints the JSON Schema of config/payment (also in schema/).
- * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`, `contract`, `template`).
+ * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`, `contract`, `face`, `template`).
  */
 import { readFileSync } from 'fs';
 import { basename } from 'path';
@@ -9,6 +9,7 @@ import { validatePaymentDoc } from '../shared/config/payment-load';
 import { PaymentConfigSchema } from '../shared/config/payment';
 import { contractConfig } from '../shared/config/contract';
 import { templateConfig } from '../shared/config/template';
+import { faceConfig } from '../shared/config/face';
 
 export function checkConfigFile(file: string): { ok: boolean; lines: string[] } {
   let doc: unknown;
@@ -22,6 +23,10 @@ export function checkConfigFile(file: string): { ok: boolean; lines: string[] } 
   if (id === 'contract') {
     const c = contractConfig.validate(doc as Record<string, unknown>);
     return c.ok ? { ok: true, lines: [`${file}: config/contract is valid (active ${c.config.active})`] } : { ok: false, lines: c.problems.map((p) => `${file}: ${p}`) };
+  }
+  if (id === 'face') {
+    const c = faceConfig.validate(doc as Record<string, unknown>);
+    return c.ok ? { ok: true, lines: [`${file}: config/face is valid (version ${c.config.version})`] } : { ok: false, lines: c.problems.map((p) => `${file}: ${p}`) };
   }
   if (id === 'template') {
     const t = templateConfig.validate(doc as Record<string, unknown>);

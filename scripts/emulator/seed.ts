@@ -116,6 +116,23 @@ export async function seedContractIfEmpty(store: DocStore, opts: { baseUrl: stri
   return true;
 }
 
+/**
+ * On a store without `config/face`, writes one for the demo mini-program against the wechat-api sandbox:
+ * v2 (the current API); switch `version` to "v1" for the legacy one.
+ */
+export async function seedFaceIfEmpty(store: DocStore, opts: { baseUrl: string }): Promise<boolean> {
+  if (await store.get('config', 'face')) return false;
+  await store.insert('config', 'face', {
+    version: 'v2',
+    appid: DEMO_APPID,
+    secret: DEMO_APP_SECRET,
+    api_base: `${opts.baseUrl}/sandbox/wechat-api`,
+    valid_for_s: 1800,
+    session_ttl_s: 1800,
+  });
+  return true;
+}
+
 /** The demo official account (its secret is made when config/template is seeded and kept there). */
 export const DEMO_OA_APPID = 'wx00aa00aa00aa00aa';
 /** The demo mini-program's id at UnionPay (mpId). */
