@@ -43,16 +43,19 @@ export type NewSend = Omit<MsgSend, '_id' | 'status' | 'attempts' | 'lease_until
 export const SEND_LEASE_MS = 30_000;
 
 /**
- * Claims the right to send this message: creates its record, or takes over a record that is not `sent` and
- * whose lease has run out, by compare-and-set on `attempts`. When another caller holds it, or it was sent
- * already, returns that record instead.
+ * Claims the right to send this message: creates its record, or takes over a record of the same content that
+ * is not `sent` and whose lease has run out, by compare-and-set on `attempts`. When another caller holds it,
+ * it was sent already, or it holds other content, returns that record instead.
  */
 export async function claimSend(store: DocStore, rec: NewSend, now: number): Promise<{ claimed: true; attempt: number } | { claimed: false; existing: MsgSend }> {
   const fresh = { ...rec, status: 'sending' as const, attempts: 1, lease_until: now + SEND_LEASE_MS, created_at: now, updated_at: now };
   if ((await store.insert(MSG_SENDS, rec.client_msg_id, fresh)) === 'created') return { claimed: true, attempt: 1 };
   const existing = await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id);
   if (!existing) return claimSend(store, rec, now); // removed meanwhile by an operator
-  if (existing.status === 'sent' || (existing.status === 'sending' && existing.lease_until > now)) return { claimed: false, existing };
+  // Sent already, in flight, or (under a reused idempotency key) another message: never sent under this id.
+  if (existing.content_hash !== rec.content_hash || existing.status === 'sent' || (existing.status === 'sending' && existing.lease_until > now)) {
+    return { claimed: false, existing };
+  }
   const attempt = existing.attempts + 1;
   const took = await store.update(
     MSG_SENDS,

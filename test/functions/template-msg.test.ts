@@ -275,6 +275,17 @@ describe('a retried send is never delivered twice', () => {
     expect(await send({ template: 'system_message', to, values: { ...VALUES.system_message, content: 'Something else' }, idempotency_key: 'k-2' })).toMatchObject({ ok: true, data: { duplicate: false } });
     expect(wx().messages.delivered(to)).toHaveLength(2);
   });
+
+  test('a failed message is not re-sent with other values under the same key', async () => {
+    const to = 'o-key-failed';
+    wx().messages.force(to, 45009, 1);
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' })).toMatchObject({ ok: false, error: { provider_code: '45009' } });
+    const other = await send({ template: 'system_message', to, values: { ...VALUES.system_message, content: 'Changed' }, idempotency_key: 'k-3' });
+    expect(other).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect(wx().messages.delivered(to)).toEqual([]);
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' })).toMatchObject({ ok: true, data: { duplicate: false } });
+    expect(wx().messages.delivered(to)).toHaveLength(1);
+  });
 });
 
 describe('send_batch', () => {

@@ -139,7 +139,7 @@ export function messagesFamily(opts: { now?: () => number } = {}) {
       if ('refuse' in c) return c.refuse;
       if (b!.miniprogram_state !== undefined && !['developer', 'trial', 'formal'].includes(String(b!.miniprogram_state))) return wxError(47003, 'argument invalid! miniprogram_state');
       if (b!.lang !== undefined && !['zh_CN', 'en_US', 'zh_HK', 'zh_TW'].includes(String(b!.lang))) return wxError(47003, 'argument invalid! lang');
-      if (b!.page !== undefined && (typeof b!.page !== 'string' || /^\//.test(b!.page) || /\s/.test(b!.page))) return wxError(41030, 'invalid page');
+      if (b!.page !== undefined && (typeof b!.page !== 'string' || /\s/.test(b!.page))) return wxError(41030, 'invalid page');
       delivered.push({
         appid,
         kind: 'subscribe',
