@@ -9,7 +9,8 @@ const SendItem = Type.Object(
   {
     template: Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', errorMessage: 'must be the logical name of a template in config/template, e.g. "payment_reminder"' }),
     to: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{6,64}$', errorMessage: "must be the recipient's openid on the template's channel" })),
-    values: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$' }), Type.Unknown(), {
+    // Names are checked against the template's fields, which says what the template takes.
+    values: Type.Record(Type.String(), Type.Unknown(), {
       maxProperties: 40,
       errorMessage: 'must be an object of business values named as the template\'s fields (lower-case names), e.g. {"order_no": "A1", "amount": 9900}',
     }),

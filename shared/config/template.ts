@@ -42,7 +42,8 @@ const TemplateEntry = Type.Object(
     title: Type.Optional(Type.String({ maxLength: 64 })),
     fields: Type.Optional(
       Type.Record(Type.String({ pattern: VALUE_NAME }), FieldSpec, {
-        description: 'business value name → template key and type',
+        additionalProperties: false,
+        description: 'business value name (lower-case letters, digits, _) → template key and type',
       }),
     ),
     page: Type.Optional(Type.String({ ...Page, description: 'subscribe: the page opened; official account: the mini-program page (miniprogram.pagepath)' })),
@@ -88,8 +89,9 @@ export const TemplateConfigSchema = Type.Object(
     ),
     currency: Type.String({ pattern: '^[A-Z]{3}$', default: 'CNY', description: 'the currency of amount values given as a bare number of minor units' }),
     templates: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$' }), TemplateEntry, {
+      additionalProperties: false,
       default: {},
-      description: 'logical name → template; the built-in names need only template_id',
+      description: 'logical name (lower-case letters, digits, _) → template; the built-in names need only template_id',
     }),
   },
   { additionalProperties: false, $id: 'config/template', title: 'config/template' },

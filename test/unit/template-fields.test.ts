@@ -133,6 +133,8 @@ describe('config/template', () => {
     ['a UnionPay template without mp_id', { templates: { u: { channel: 'unionpay', template_id: 'x', fields: { a: { key: 'MU1' } } } } }, 'config/template.unionpay (mp_id) is missing'],
     ['a bad secret', { official_account: { ...oa, secret: 'short' }, templates: {} }, 'config/template.official_account.secret must be'],
     ['an unknown channel', { templates: { mine: { channel: 'sms', template_id: 'x', fields: { a: { key: 'thing1' } } } } }, 'config/template.templates.mine.channel must be one of'],
+    ['a template name that cannot be sent', { templates: { Mine: { channel: 'subscribe', template_id: 'x', fields: { a: { key: 'thing1' } } } } }, 'config/template.templates.Mine is not a known field'],
+    ['a value name that cannot be sent', { templates: { mine: { channel: 'subscribe', template_id: 'x', fields: { Amount: { key: 'amount1' } } } } }, 'config/template.templates.mine.fields.Amount is not a known field'],
     ['a page without a mini-program', { official_account: oa, templates: { payment_reminder: { template_id: 'x', page: 'pages/a' } } }, 'config/template.templates.payment_reminder.page needs a mini-program'],
   ])('%s is refused naming the field', (_what, doc, expected) => {
     const r = templateConfig.validate(doc);
