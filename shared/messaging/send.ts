@@ -77,6 +77,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   if (violations.length) throw invalidInput(`template ${t.name}: ${violations.map(describeViolation).join('; ')}`);
   const page = input.page ?? t.page;
   const content = canonical(data, page);
+  const contentHash = sha256Hex(content).slice(0, 32);
   const id = messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid });
   const now = cloud.clock.now();
   const claim = await claimSend(
@@ -88,7 +89,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
       template_id: t.template_id,
       to,
       data,
-      content_hash: sha256Hex(content).slice(0, 32),
+      content_hash: contentHash,
       sent_by: { source: caller.source, ...(caller.trusted ? {} : { openid: caller.openid }) },
     },
     now,
@@ -96,7 +97,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   const base = { template: t.name, to, client_msg_id: id };
   if (!claim.claimed) {
     const e = claim.existing;
-    if (e.content_hash !== sha256Hex(content).slice(0, 32)) throw conflict(`idempotency_key was used for another message of template ${t.name} to ${to}: use a new key`);
+    if (e.content_hash !== contentHash) throw conflict(`idempotency_key was used for another message of template ${t.name} to ${to}: use a new key`);
     if (e.status === 'sent') return { ...base, status: 'sent', duplicate: true, ...(e.msgid ? { msgid: e.msgid } : {}) };
     throw conflict(`this message (${id}) is being sent by another call right now; ask again in a few seconds`);
   }
@@ -114,6 +115,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
       updated_at: cloud.clock.now(),
       error: errorRecord(error),
       retryable: unknown || error.code === 'PROVIDER_UNAVAILABLE',
+      retry_after: null,
       outcome: unknown ? 'unknown' : null,
     });
     throw new MessageRefused(error, unknown || error.code === 'PROVIDER_UNAVAILABLE');

@@ -6,7 +6,7 @@
  */
 import { systemClock } from '../../shared/core/clock';
 import { memoryLogger } from '../../shared/core/logger';
-import { createHttpClient } from '../../shared/http/client';
+import { createHttpClient, HttpUnavailableError, type HttpClient } from '../../shared/http/client';
 import { localCloud, localOpenApi } from '../../shared/runtime/local';
 import { tokenCacheKey } from '../../shared/messaging/access-token';
 import { backendTokenCacheKey } from '../../shared/providers/unionpay/backend-token';
@@ -313,23 +313,46 @@ describe('send_batch', () => {
   });
 });
 
-describe('200 concurrent sends from 10 instances fetch exactly one token', () => {
-  /** A warm instance of the function: its own port objects and HTTP client over the one shared store. */
-  const instance = () => {
-    const log = memoryLogger();
-    const http = createHttpClient(log);
-    return localCloud({
-      store: emu.store,
-      context: { SOURCE: 'wx_client,scf' },
-      callFunction: async () => undefined,
-      cloudPay: undefined as never,
-      openapi: localOpenApi({ app: { appid: DEMO_APPID, secret: DEMO_APP_SECRET, api_base: `${emu.url}/sandbox/wechat-api` }, store: emu.store, http, clock: systemClock, log }),
-      http,
-      clock: systemClock,
-      log,
-    });
-  };
+/** A warm instance of the function: its own port objects and HTTP client over the one shared store. */
+function instance(wrap: (http: HttpClient) => HttpClient = (h) => h) {
+  const log = memoryLogger();
+  const http = wrap(createHttpClient(log));
+  return localCloud({
+    store: emu.store,
+    context: { SOURCE: 'wx_client,scf' },
+    callFunction: async () => undefined,
+    cloudPay: undefined as never,
+    openapi: localOpenApi({ app: { appid: DEMO_APPID, secret: DEMO_APP_SECRET, api_base: `${emu.url}/sandbox/wechat-api` }, store: emu.store, http, clock: systemClock, log }),
+    http,
+    clock: systemClock,
+    log,
+  });
+}
 
+test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
+  const to = 'o-no-answer';
+  const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };
+  // The send reaches WeChat, but its answer is lost.
+  const lossy = instance((http) => ({
+    request: async (req) => {
+      const res = await http.request(req);
+      if (req.url.includes('/message/template/send')) throw new HttpUnavailableError('timeout', req.url);
+      return res;
+    },
+  }));
+  const r = await templateMsgHandler(event, lossy);
+  expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+  const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
+  expect(rec).toMatchObject({ status: 'failed', outcome: 'unknown', retryable: true });
+  expect(wx().messages.delivered(to)).toHaveLength(1);
+  // The retry carries the same client_msg_id: WeChat recognises it and the user gets one message.
+  const again = await templateMsgHandler(event, instance());
+  expect(again).toMatchObject({ ok: true, data: { client_msg_id: rec._id } });
+  expect(await record(rec._id)).toMatchObject({ status: 'sent', attempts: 2, outcome: null });
+  expect(wx().messages.delivered(to)).toHaveLength(1);
+});
+
+describe('200 concurrent sends from 10 instances fetch exactly one token', () => {
   test.each([
     ['official account', 'system_message', DEMO_OA_APPID],
     ['subscribe', 'system_message_sub', DEMO_APPID],
