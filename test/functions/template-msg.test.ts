@@ -103,6 +103,25 @@ describe('each built-in template on each channel', () => {
     expect(m.valueList).toEqual(Object.values(EXPECTED_TEXT[name]).map((value, i) => ({ key: `MU0000020${i + 1}`, value })));
   });
 
+  test('the official account takes typed-key (category) templates and classic ones with first and remark', async () => {
+    wx().messages.addTemplate(DEMO_OA_APPID, 'template', 'oa-typed', ['thing1', 'amount2', 'time3']);
+    wx().messages.addTemplate(DEMO_OA_APPID, 'template', 'oa-classic', ['keyword1']);
+    const doc = withAllChannels(seeded);
+    doc.templates.oa_typed = { channel: 'official_account', template_id: 'oa-typed', url: 'https://example.com/orders/1', fields: { goods: { key: 'thing1' }, amount: { key: 'amount2' }, paid_at: { key: 'time3' } } };
+    doc.templates.oa_classic = { channel: 'official_account', template_id: 'oa-classic', fields: { intro: { key: 'first', optional: true }, what: { key: 'keyword1' }, outro: { key: 'remark', optional: true } } };
+    await emu.put('config', 'template', doc);
+    expect(await send({ template: 'oa_typed', to: 'o-oa-typed', values: { goods: 'Parking, 1 hour', amount: 1234, paid_at: PAID_AT } })).toMatchObject({ ok: true });
+    expect(wx().messages.delivered('o-oa-typed')[0]).toMatchObject({ url: 'https://example.com/orders/1', data: { thing1: 'Parking, 1 hour', amount2: '¥12.34', time3: '2026-06-01 10:30' } });
+    const c = await send({ template: 'oa_classic', to: 'o-oa-classic', values: { intro: 'Hello', what: 'Your pass is ready', outro: 'Thank you' } });
+    expect(c).toMatchObject({ ok: true });
+    // first and remark are sent; WeChat (and its sandbox) drops them since May 2023 and shows the keywords.
+    expect((await record(c.data.client_msg_id)).data).toEqual({ first: 'Hello', keyword1: 'Your pass is ready', remark: 'Thank you' });
+    expect(wx().messages.delivered('o-oa-classic')[0].data).toEqual({ keyword1: 'Your pass is ready' });
+    expect(await send({ template: 'oa_classic', to: 'o-oa-classic-2', values: { what: 'Your pass is ready' } })).toMatchObject({ ok: true });
+    expect(wx().messages.delivered('o-oa-classic-2')[0].data).toEqual({ keyword1: 'Your pass is ready' });
+    await emu.put('config', 'template', withAllChannels(seeded));
+  });
+
   test('the seeded subscribe and UnionPay templates work as seeded, with miniprogramState and lang', async () => {
     const me = 'o-demo-payer';
     const r = await send({ template: 'order_paid', values: { order_no: 'A1', goods: 'Parking, 1 hour', amount: 1, paid_at: PAID_AT, state: '已支付' } }, client(me));

@@ -3,7 +3,8 @@
  * official-account template send (`client_msg_id` de-duplication within 10 minutes, `miniprogram.pagepath`)
  * and mini-program subscribe send, with WeChat's checks and errcodes: 47001 body not JSON, 40003 openid,
  * 40037 a template id the app does not own, 47003 a value that is missing or breaks its key's limit, and any
- * errcode a test forces for one recipient (43101, 43004, 45009, ...). Delivered messages can be listed.
+ * errcode a test forces for one recipient (43101, 43004, 45009, ...). Delivered messages can be listed; they
+ * hold the template's own keys only (WeChat drops `first` / `remark` since May 2023).
  */
 import { randomInt } from 'crypto';
 import { json, jsonBody, type SandboxRequest, type SandboxResponse } from '../types';
