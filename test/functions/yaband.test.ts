@@ -212,7 +212,33 @@ it('a query answer about another trade id than the order opened is refused; the 
   t.state = 'paid';
   t.trade_id = 'TNOTTHISORDERS'; // the sandbox still files it under the order's trade id, but answers with another
   const before = await state();
-  await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+  const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+  expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+  expect(r.error.message).toContain('but answered about TNOTTHISORDERS');
   expect(await state()).toBe(before);
   expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
+  expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes('TNOTTHISORDERS'))).toBe(true);
+});
+
+it('a signed notification naming a trade this order never opened (confirmed by the query for that trade) is refused and recorded', async () => {
+  const { no } = await order();
+  // A second trade at Yaband under the same order_id and amount, paid, that this order never opened.
+  const { no: otherNo } = await order();
+  const other = sandbox().trade(otherNo)!;
+  Object.assign(other, { order_id: no, state: 'paid', transaction_id: '4200000000000000000001' });
+  const before = await state();
+  const data = { state: 'paid', trade_id: other.trade_id, order_id: no, transaction_id: other.transaction_id, amount: other.amount, currency: other.currency };
+  expect(await send(signed(data))).toMatchObject({ status: 200, body: 'bad' });
+  expect(await state()).toBe(before);
+  const events = await emu.store.find<any>('pay_events', { out_trade_no: no });
+  expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', `trade ${other.trade_id} is not one this order opened`]]);
+});
+
+it('a currency the yaband section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {
+  await emu.put('config', 'payment', { ...base, pay_sp: 'yaband', currency: 'EUR', currencies: ['EUR', 'GBP'], yaband: { ...base.yaband, currencies: ['EUR'] } });
+  const before = await state();
+  const { res } = await order({ currency: 'GBP' });
+  expect(res.error.code).toBe('NOT_SUPPORTED');
+  expect(res.error.message).toContain('config/payment.yaband.currencies');
+  expect(await state()).toBe(before);
 });

@@ -96,12 +96,6 @@ describe('create', () => {
     expect(r.url).toMatch(url);
     expect(r.provider_trade_no).toBe(trade.trade_no);
   });
-
-  it('a currency outside the section’s currencies is NOT_SUPPORTED, naming the field', async () => {
-    const e = await rejection(twoPayNow.create(ctx(merchant()), order({ currency: 'GBP' })));
-    expect(e.code).toBe('NOT_SUPPORTED');
-    expect(e.message).toContain('config/payment.2paynow.currencies');
-  });
 });
 
 describe('query and close', () => {

@@ -1,5 +1,6 @@
 import { fromMajor } from '../../core/money';
 import { AppError, notSupported, providerRejected, providerUnavailable } from '../../core/errors';
+import { answeredAboutAnother } from '../fields';
 import type { PaymentProvider, PaymentReport, ProviderCtx } from '../types';
 import * as notify from './notify';
 import * as t from './transform';
@@ -35,7 +36,12 @@ async function call(ctx: Ctx, fn: string, fields: TwoPayNowFields): Promise<TwoP
   throw providerRejected(status, `2paynow ${fn} refused: ${why}${hint}`);
 }
 
-/** `function=query` by 2paynow's trade id, or by our order number when none was stored (sent as `merchant_trade_no`). */
+/**
+ * `function=query` takes `trade_no`: 2paynow's trade id, or, when none was stored (the create answer was
+ * lost), our order number in that same parameter, as 2paynow's WAP queries take the merchant_trade_no
+ * (protocols/acquirers.md §1b). The answer must be about that trade: its `trade_no` when we asked by it,
+ * its `merchant_trade_no` (when it names one) when we asked by our number.
+ */
 async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<PaymentReport> {
   let a: Awaited<ReturnType<typeof call>>;
   try {
@@ -45,6 +51,9 @@ async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<Pa
     if (err instanceof AppError && err.code === 'PROVIDER_REJECTED' && /not exist/i.test(err.message)) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
     throw err;
   }
+  const asked = tradeNo ? { trade_no: tradeNo } : { merchant_trade_no: outTradeNo };
+  const other = answeredAboutAnother(ctx.log, '2paynow query', asked, { trade_no: t.text(a.trade_no), merchant_trade_no: t.text(a.merchant_trade_no) });
+  if (other) throw other;
   if (t.text(a.trans_status) === undefined) throw providerUnavailable('2paynow query answered without trans_status; try again');
   const report = t.paymentReport(a, outTradeNo, tradeNo, ctx.config.mid);
   if (report.state === 'PAID' && (report.amount === undefined || !report.currency)) {
@@ -64,9 +73,6 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`${SECTION}.currencies is ${m.currencies.join(', ')}: add ${input.currency} there if 2paynow takes it for your account`);
-    }
     if (input.pay_method === 'wechat') {
       const a = await call(ctx, m.jsapi_function, t.jsapiFields(m, input, ctx.notifyUrl));
       const payment = t.requestPayment(a, m.jsapi_answer_field);

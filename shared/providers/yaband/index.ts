@@ -1,6 +1,6 @@
 import { configMissing, conflict, notSupported, providerUnavailable } from '../../core/errors';
 import type { PaymentProvider, PaymentReport } from '../types';
-import { call } from './client';
+import { call, queryOrder } from './client';
 import * as notify from './notify';
 import * as t from './transform';
 import { PAGE_METHODS, YABAND_CURRENCIES, type YabandMerchant } from './wire';
@@ -21,9 +21,6 @@ export const yaband: PaymentProvider<YabandMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`this YabandPay account settles ${m.currencies.join(', ')}, not ${input.currency}: add it to config/payment.yaband.currencies if the account takes it`);
-    }
     if (input.pay_method === 'wechat') {
       const subAppId = m.sub_app_id ?? input.payer_appid;
       if (!subAppId) throw configMissing('YabandPay needs the paying mini-program: the call carried no APPID, so set config/payment.yaband.sub_app_id');
@@ -53,8 +50,7 @@ export const yaband: PaymentProvider<YabandMerchant> = {
   async query(ctx, outTradeNo, tradeId) {
     // No trade_id: Yaband never answered the create, so the payer never got anything to pay with.
     if (!tradeId) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
-    const data = await call(ctx, 'v3.QueryOrder', { trade_id: tradeId });
-    return t.paymentReport(ctx.config, t.queriedTrade(data), outTradeNo);
+    return t.paymentReport(ctx.config, await queryOrder(ctx, tradeId, outTradeNo), outTradeNo);
   },
 
   async close(ctx, outTradeNo, tradeId) {

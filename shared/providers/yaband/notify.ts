@@ -1,9 +1,9 @@
 import { AppError } from '../../core/errors';
 import { HttpUnavailableError } from '../../http/client';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type ProviderCtx } from '../types';
-import { call } from './client';
+import { queryOrder } from './client';
 import { verifyNotifySign } from './sign';
-import { paymentReport, queriedTrade, refundReport, str } from './transform';
+import { paymentReport, refundReport, str } from './transform';
 import type { YabandFields, YabandMerchant } from './wire';
 
 interface Notification {
@@ -41,7 +41,7 @@ export function peek(req: NotifyRequest): NotifyHint {
 /** Asks Yaband about the trade; not being able to ask is a reason to hear the notification again later. */
 async function queryTrade(ctx: ProviderCtx<YabandMerchant>, tradeId: string): Promise<YabandFields> {
   try {
-    return queriedTrade(await call(ctx, 'v3.QueryOrder', { trade_id: tradeId }));
+    return await queryOrder(ctx, tradeId);
   } catch (err) {
     if (err instanceof HttpUnavailableError || err instanceof AppError) {
       throw new NotificationRejected(`v3.QueryOrder could not confirm trade ${tradeId}: ${err.message}`);
