@@ -28,7 +28,7 @@ afterEach(() => emu.sandboxes.yaband.setFault(null));
 
 const ctx = (over: Partial<YabandMerchant> = {}, http?: HttpClient) =>
   providerCtx<YabandMerchant>(
-    { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], ...over },
+    { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], refund_query_method: 'v3.TimeRefundOrder', ...over },
     `${emu.url}/http/notify/yaband`,
     { timeoutMs: 1000, http },
   );

@@ -91,7 +91,8 @@ export async function verify(ctx: ProviderCtx<YabandMerchant>, req: NotifyReques
   return {
     kind: 'payment',
     dedupe_key: `yaband:payment:${orderId}:${tradeId}:${told.provider_state ?? ''}`,
-    report: queried,
+    // The settlement as v3.QueryOrder reports it, else as the (signed) notification does.
+    report: { ...queried, settlement: queried.settlement ?? told.settlement },
     fields: { notification: data, queried_state: queried.provider_state },
   };
 }
