@@ -198,3 +198,17 @@ describe('answers about another number than the one asked', () => {
     expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-sp' })).data.status).toBe('PAID');
   });
 });
+
+it('refund_currency other than the order’s is NOT_SUPPORTED: SuPay refunds only in the order’s currency', async () => {
+  const { no } = await order();
+  await emu.post('/sandbox/supay/pay', { out_trade_no: no });
+  await emu.put('config', 'payment', { ...base, pay_sp: 'supay', currency: 'AUD', refund_currency: 'CNY' });
+  try {
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r.error.code).toBe('NOT_SUPPORTED');
+    expect(r.error.message).toContain("supay refunds only in the order's currency");
+    expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0);
+  } finally {
+    await emu.put('config', 'payment', { ...base, pay_sp: 'supay', currency: 'AUD' });
+  }
+});

@@ -267,4 +267,19 @@ describe('notifications and answers that change nothing', () => {
       await useVr();
     }
   });
+
+  it('refund_currency other than the order’s is NOT_SUPPORTED: VR Payment refunds only in the order’s currency', async () => {
+    const { no } = await order();
+    await pay(no);
+    await query(no);
+    await useVr({ refund_currency: 'CNY' });
+    try {
+      const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+      expect(r.error.code).toBe('NOT_SUPPORTED');
+      expect(r.error.message).toContain("vr refunds only in the order's currency");
+      expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0);
+    } finally {
+      await useVr();
+    }
+  });
 });
