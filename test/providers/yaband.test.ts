@@ -8,7 +8,7 @@ import { HttpUnavailableError, type HttpClient } from '../../shared/http/client'
 import { yaband } from '../../shared/providers/yaband';
 import { parseNotification } from '../../shared/providers/yaband/notify';
 import { notifySignTexts, signRequest, verifyNotifySign } from '../../shared/providers/yaband/sign';
-import { miniPayData } from '../../shared/providers/yaband/transform';
+import { miniPayData, refundData, refundEntries, settlementOf } from '../../shared/providers/yaband/transform';
 import type { YabandMerchant } from '../../shared/providers/yaband/wire';
 import type { CreatePaymentInput } from '../../shared/providers/types';
 import { testEmulator, type TestEmulator } from '../support/emu';
@@ -80,6 +80,25 @@ describe('signatures', () => {
     expect(miniPayData(base, input({ amount: 5, currency: 'EUR' }), PAYER_APPID, 'https://n').amount).toBe('0.05');
     expect(miniPayData(base, input({ amount: 1, currency: 'KWD' }), PAYER_APPID, 'https://n').amount).toBe('0.001');
     expect(Object.values(miniPayData(base, input({ description: '' }), PAYER_APPID, 'https://n'))).not.toContain('');
+  });
+
+  it('reads the settlement in its own currency’s minor units, keeps the rate as sent, and nothing half-given', () => {
+    expect(settlementOf({ settlement_amount: '12.85', settlement_currency: 'EUR', exchange_rate: '0.1285' })).toEqual({ settlement_amount: 1285, settlement_currency: 'EUR', exchange_rate: '0.1285' });
+    expect(settlementOf({ settlement_amount: '1285', settlement_currency: 'JPY' })).toEqual({ settlement_amount: 1285, settlement_currency: 'JPY' });
+    expect(settlementOf({ settlement_amount: '12.855', settlement_currency: 'EUR' })).toBeUndefined(); // finer than a cent
+    expect(settlementOf({ settlement_amount: '12.85' })).toBeUndefined();
+    expect(settlementOf({ settlement_currency: 'EUR' })).toBeUndefined();
+  });
+
+  it('a refund in the settlement currency sends that amount and currency; otherwise the order’s', () => {
+    const r = { out_trade_no: 'O1', out_refund_no: 'O1R1', total: 10000, amount: 3333, currency: 'CNY' };
+    expect(refundData(r, 'T1', 'https://n')).toMatchObject({ refund_amount: '33.33', refund_currency: 'CNY' });
+    expect(refundData({ ...r, settled: { amount: 428, currency: 'EUR' } }, 'T1', 'https://n')).toMatchObject({ refund_amount: '4.28', refund_currency: 'EUR' });
+  });
+
+  it('a refund list is the first array in data, objects only [?]', () => {
+    expect(refundEntries({ total: 2, list: [{ m_refund_id: 'A' }, 'x', null, { m_refund_id: 'B' }] })).toEqual([{ m_refund_id: 'A' }, { m_refund_id: 'B' }]);
+    expect(refundEntries({ total: 0 })).toEqual([]);
   });
 });
 

@@ -56,8 +56,8 @@ const major = (f: YabandFields) => `${str(f, 'amount') ?? '?'} ${str(f, 'currenc
  * Verifies the sign over `data` with this account's secret, then confirms with `v3.QueryOrder` (Yaband's
  * notification state is not trusted alone): the trade must be the notified order, and a paid claim must match
  * the query's amount and currency. What gets applied is the query's answer. A refund notification (it names
- * `m_refund_id`; Yaband has no refund query) is applied from its signed data once the query shows the trade is
- * that order's and was paid.
+ * `m_refund_id`; Yaband has no single-refund query, only a refund list) is applied from its signed data once
+ * the query shows the trade is that order's and was paid.
  */
 export async function verify(ctx: ProviderCtx<YabandMerchant>, req: NotifyRequest): Promise<NotifyEvent> {
   const m = ctx.config;
