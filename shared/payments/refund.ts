@@ -195,9 +195,7 @@ export async function syncRefund(
   const report = await provider.queryRefund(ctx, outRefundNo, {
     out_trade_no: order.out_trade_no,
     provider_trade_no: order.provider_trade_no ?? undefined,
-    amount: refund.amount,
     currency: refund.currency,
-    settled: refund.settled,
     // While this refund is in flight the order counts only the refunds before it.
     refunded_before: order.refunded_amount,
     created_at: refund.created_at,

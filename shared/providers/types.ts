@@ -96,9 +96,8 @@ export interface RefundInput {
 export interface RefundQueryInput {
   out_trade_no: string;
   provider_trade_no?: string;
-  amount: number;
+  /** The refund's currency: the order's. */
   currency: string;
-  settled?: { amount: number; currency: string };
   /** What the order had refunded before this refund (in the order's minor units). */
   refunded_before: number;
   created_at: number;

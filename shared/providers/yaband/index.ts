@@ -82,7 +82,7 @@ export const yaband: PaymentProvider<YabandMerchant> = {
     };
   },
 
-  // The refund and its order's settlement currency: Yaband pays a CNY payment out in EUR, and refunds in that.
+  // Yaband pays a CNY payment out in EUR, and can refund it in EUR (config refund_currency).
   refundsInSettlementCurrency: true,
 
   /**
