@@ -23,11 +23,11 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 const read = (fn: string, file: string) => readFileSync(join(outDir, fn, file), 'utf8');
 
-it('builds every function, pay, notify and contract among them', () => {
-  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract']));
+it('builds every function, pay, notify, contract and face-verify among them', () => {
+  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract', 'face-verify']));
 });
 
-describe.each(['pay', 'notify', 'contract'])('dist/%s', (fn) => {
+describe.each(['pay', 'notify', 'contract', 'face-verify'])('dist/%s', (fn) => {
   it('has index.js, package.json, config.json and request-promise.js', () => {
     for (const f of ['index.js', 'package.json', 'config.json', 'request-promise.js']) {
       expect(existsSync(join(outDir, fn, f))).toBe(true);
@@ -64,19 +64,22 @@ it('the built pay and notify run with the real wx-server-sdk', () => {
     const pay = require(${JSON.stringify(join(outDir, 'pay', 'index.js'))});
     const notify = require(${JSON.stringify(join(outDir, 'notify', 'index.js'))});
     const contract = require(${JSON.stringify(join(outDir, 'contract', 'index.js'))});
+    const face = require(${JSON.stringify(join(outDir, 'face-verify', 'index.js'))});
     (async () => {
       const payResult = await pay.main({ action: 'nope' }, {});
       const notifyResult = await notify.main({}, {});
       const contractResult = await contract.main({ action: 'nope' }, {});
-      process.stdout.write(JSON.stringify({ payResult, notifyResult, contractResult }));
+      const faceResult = await face.main({ action: 'nope' }, {});
+      process.stdout.write(JSON.stringify({ payResult, notifyResult, contractResult, faceResult }));
     })().catch((err) => { console.error(err); process.exit(1); });
   `;
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.WX_CONTEXT_KEYS;
   const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-  const { payResult, notifyResult, contractResult } = JSON.parse(out) as {
+  const { payResult, notifyResult, contractResult, faceResult } = JSON.parse(out) as {
     payResult: { ok: boolean; error: { code: string; message: string } };
     contractResult: { ok: boolean; error: { code: string; message: string } };
+    faceResult: { ok: boolean; error: { code: string; message: string } };
     notifyResult: { statusCode: number; body: string };
   };
   expect(payResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('unifiedorder') } });
@@ -84,6 +87,7 @@ it('the built pay and notify run with the real wx-server-sdk', () => {
   expect(notifyResult.statusCode).toBe(400);
   expect(notifyResult.body).toContain('HTTP-trigger');
   expect(contractResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('sign_url') } });
+  expect(faceResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('check, start, status') } });
 });
 
 it('the built request-promise.js, with its deferred dependencies, makes a real request (TLS included)', async () => {

@@ -1,6 +1,7 @@
 import { payHandler } from '../../functions/pay/handler';
 import { notifyHandler } from '../../functions/notify/handler';
 import { contractHandler } from '../../functions/contract/handler';
+import { faceVerifyMain } from '../../functions/face-verify/handler';
 import type { Cloud } from '../../shared/runtime/port';
 
 /** The functions this build has, as the emulator runs them. */
@@ -8,4 +9,5 @@ export const FUNCTIONS: Record<string, (event: unknown, cloud: Cloud) => Promise
   pay: payHandler,
   notify: notifyHandler,
   contract: contractHandler,
+  'face-verify': faceVerifyMain,
 };

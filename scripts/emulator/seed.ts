@@ -115,3 +115,20 @@ export async function seedContractIfEmpty(store: DocStore, opts: { baseUrl: stri
   });
   return true;
 }
+
+/**
+ * On a store without `config/face`, writes one for the demo mini-program against the wechat-api sandbox:
+ * v2 (the current API); switch `version` to "v1" for the legacy one.
+ */
+export async function seedFaceIfEmpty(store: DocStore, opts: { baseUrl: string }): Promise<boolean> {
+  if (await store.get('config', 'face')) return false;
+  await store.insert('config', 'face', {
+    version: 'v2',
+    appid: DEMO_APPID,
+    secret: DEMO_APP_SECRET,
+    api_base: `${opts.baseUrl}/sandbox/wechat-api`,
+    valid_for_s: 1800,
+    session_ttl_s: 1800,
+  });
+  return true;
+}

@@ -24,7 +24,7 @@ import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
 import { FUNCTIONS } from './functions';
-import { seedIfEmpty, seedContractIfEmpty } from './seed';
+import { seedIfEmpty, seedContractIfEmpty, seedFaceIfEmpty } from './seed';
 
 export interface EmulatorOptions {
   port?: number;
@@ -115,7 +115,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const vr = vrSandbox({ stallMs: opts.sandboxStallMs });
   const yaband = yabandSandbox({ stallMs: opts.sandboxStallMs });
   const supay = suPaySandbox({ stallMs: opts.sandboxStallMs });
-  const wechatApi = wechatApiSandbox();
+  // WeChat pushes v1's face_identify event; cloud development delivers it to the function with the user's context.
+  const wechatApi = wechatApiSandbox({ face: { push: (event, ctx) => invoke('face-verify', event, ctx) } });
   const unionpay = unionpaySandbox({ now: () => clock.now(), stallMs: opts.sandboxStallMs, keyFile: opts.dataDir ? join(opts.dataDir, 'sandbox-unionpay.json') : undefined });
   const sandboxes: Record<string, Sandbox> = { 'wechatpay-v2': v2, 'wechatpay-v3': v3, cloudpay, '2paynow': twoPayNow, vr, yaband, supay, 'wechat-api': wechatApi, unionpay };
   const functions = { ...FUNCTIONS, ...opts.functions };
@@ -339,6 +340,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls, v3Platform });
   if (opts.seed !== false) await seedContractIfEmpty(store, { baseUrl: url, unionpayPublicKeyPem: unionpay.publicKeyPem });
+  if (opts.seed !== false) await seedFaceIfEmpty(store, { baseUrl: url });
   await syncMerchants();
 
   return {

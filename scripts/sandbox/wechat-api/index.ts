@@ -5,19 +5,25 @@
  */
 import { json, type Sandbox, type SandboxRequest, type SandboxResponse } from '../types';
 import { tokenService, wxError, type TokenServiceOptions } from './tokens';
+import { faceSandbox, type FaceSandboxOptions } from './face';
 
 /** An API that needs an access token: called with the appid the token was issued to. */
 export type TokenRoute = (req: SandboxRequest, appid: string) => Promise<SandboxResponse>;
 
-export function wechatApiSandbox(opts: TokenServiceOptions = {}) {
+export function wechatApiSandbox(opts: TokenServiceOptions & { face?: FaceSandboxOptions } = {}) {
   const tokens = tokenService(opts);
   const apiRoutes: Record<string, TokenRoute> = {};
   /** Test-control routes of an API family (choose an outcome, inspect state): no access token. */
   const controlRoutes: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> = {};
+  // Face verification (人脸核身), v1 and v2.
+  const face = faceSandbox({ now: opts.now, ...opts.face });
+  Object.assign(apiRoutes, face.api);
+  Object.assign(controlRoutes, face.control);
 
   return {
     name: 'wechat-api',
     tokens,
+    face,
     addApp: tokens.addApp,
     /** Adds an API family: its token-checked routes and its control routes, each keyed `METHOD /path`. */
     mount(family: { api?: Record<string, TokenRoute>; control?: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> }) {
