@@ -61,7 +61,9 @@ const REQUIRED = ['pay_method', 'sub_pay_method', 'order_id', 'amount', 'currenc
 
 /** The merchant is paid out in this currency; the sandbox's rates from the others (1 unit = rate EUR). */
 export const SETTLEMENT_CURRENCY = 'EUR';
-export const SETTLEMENT_RATES: Readonly<Record<string, string>> = { EUR: '1', CNY: '0.1285', HKD: '0.1180', GBP: '1.1700', USD: '0.9200', CHF: '1.0400' };
+export const SETTLEMENT_RATES: Readonly<Record<string, string>> = {
+  EUR: '1', CNY: '0.1285', HKD: '0.1180', GBP: '1.1700', CHF: '1.0400', DKK: '0.1340', SEK: '0.0870', PLN: '0.2300', NOK: '0.0860', USD: '0.9200', HUF: '0.0025', CZK: '0.0400',
+};
 
 /** `amount` (major-unit text in `currency`) at `rate`, in the settlement currency's major-unit text, half up to its minor unit. */
 function settle(amount: string, currency: string, rate: string): string {
