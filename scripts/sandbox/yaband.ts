@@ -4,10 +4,16 @@
  * library's rule: every field, empty ones too, sorted), answers `{status, code, message, data}` (refusals
  * `status: false`), trades and refunds in memory. As the payer and the refund desk it delivers the signed
  * `{sign, data}` notifications (sign over `data` only) to the notify_url each request named.
+ *
+ * Settlement: the merchant is paid out in EUR (`settlement_currency`); a trade in another currency settles at
+ * the sandbox's rate (`SETTLEMENT_RATES`, rounded half up to the cent), reported by the create answer, by
+ * `v3.QueryOrder` and by the notification. A refund may be made in the trade's currency or in the settlement
+ * currency (then counted against the settlement amount). `v3.TimeRefundOrder` (`start_time`, `end_time` in
+ * seconds or milliseconds) lists the refunds created in that window as `data.list` [?].
  */
 import { randomBytes } from 'crypto';
 import { constantTimeEqual, hmacSha256Hex, md5Hex } from '../../shared/crypto/hash';
-import { fromMajor, toMajor } from '../../shared/core/money';
+import { currencyExponent, fromMajor, toMajor } from '../../shared/core/money';
 import { deliver, type Delivery } from './deliver';
 import { json, jsonBody, type Sandbox, type SandboxRequest, type SandboxResponse } from './types';
 
@@ -28,7 +34,12 @@ export interface YabandSandboxTrade {
   currency: string;
   state: TradeState;
   transaction_id?: string;
+  /** Refunded so far, in minor units of the trade's currency and of the settlement currency. */
   refunded: number;
+  refunded_settled: number;
+  settlement_amount: string;
+  settlement_currency: string;
+  exchange_rate: string;
 }
 
 export interface YabandSandboxRefund {
@@ -40,12 +51,29 @@ export interface YabandSandboxRefund {
   currency: string;
   notify_url: string;
   state: 'pending' | 'refunded' | 'failed';
+  created_ms: number;
 }
 
 type Fault = '5xx' | 'timeout' | 'garbage' | 'badsign';
 
 const PAGE_SUB_METHODS = ['WeChat Pay', 'Alipay', 'UnionPay', 'iDeal', 'Sofort/Digital', 'Sofort/Physical', 'Bancontact'];
 const REQUIRED = ['pay_method', 'sub_pay_method', 'order_id', 'amount', 'currency', 'description', 'notify_url'];
+
+/** The merchant is paid out in this currency; the sandbox's rates from the others (1 unit = rate EUR). */
+export const SETTLEMENT_CURRENCY = 'EUR';
+export const SETTLEMENT_RATES: Readonly<Record<string, string>> = {
+  EUR: '1', CNY: '0.1285', HKD: '0.1180', GBP: '1.1700', CHF: '1.0400', DKK: '0.1340', SEK: '0.0870', PLN: '0.2300', NOK: '0.0860', USD: '0.9200', HUF: '0.0025', CZK: '0.0400',
+};
+
+/** `amount` (major-unit text in `currency`) at `rate`, in the settlement currency's major-unit text, half up to its minor unit. */
+function settle(amount: string, currency: string, rate: string): string {
+  const [int, frac = ''] = rate.split('.');
+  const scaledRate = BigInt(int + frac);
+  const minor = BigInt(fromMajor(amount, currency)!);
+  const num = minor * scaledRate * 10n ** BigInt(currencyExponent(SETTLEMENT_CURRENCY));
+  const den = 10n ** BigInt(currencyExponent(currency) + frac.length);
+  return toMajor(Number((2n * num + den) / (2n * den)), SETTLEMENT_CURRENCY);
+}
 
 const digits = (n: number) => Array.from(randomBytes(n), (b) => String(b % 10)).join('');
 const scalar = (v: unknown) => (v === true ? '1' : v === false || v === null || v === undefined ? '' : String(v));
@@ -95,7 +123,9 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
       order_id: t.order_id,
       amount: t.amount,
       currency: t.currency,
-      settlement_currency: 'EUR',
+      settlement_amount: t.settlement_amount,
+      settlement_currency: t.settlement_currency,
+      exchange_rate: t.exchange_rate,
       state: t.state,
       sub_pay_method: t.data.sub_pay_method,
       transaction_id: t.transaction_id ?? '',
@@ -136,7 +166,12 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
       const same = ['amount', 'currency', 'sub_pay_method', 'sub_open_id'].every((f) => scalar(t!.data[f]) === scalar(d[f]));
       if (!same) return refuse(409, `order_id ${String(d.order_id)} already exists with other parameters`);
     } else {
-      t = { user: m.user, trade_id: `T${digits(18)}`, method, data: d, order_id: String(d.order_id), amount: String(d.amount), currency, state: 'pending', refunded: 0 };
+      const rate = SETTLEMENT_RATES[currency];
+      if (!rate) return refuse(400, `currency ${currency} is not settled by this account`);
+      t = {
+        user: m.user, trade_id: `T${digits(18)}`, method, data: d, order_id: String(d.order_id), amount: String(d.amount), currency, state: 'pending',
+        refunded: 0, refunded_settled: 0, settlement_amount: settle(String(d.amount), currency, rate), settlement_currency: SETTLEMENT_CURRENCY, exchange_rate: rate,
+      };
       trades.set(t.trade_id, t);
     }
     if (!mini) return ok({ ...tradeData(t), url: `https://sandbox.yabandpay.invalid/checkout/${t.trade_id}` });
@@ -144,7 +179,7 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
     const paySign = md5Hex(`${signText(params)}&key=${wechatKey}`).toUpperCase();
     const { appId, ...parameters } = params;
     void appId;
-    return ok({ ...tradeData(t), settlement_amount: t.amount, exchange_rate: '1.0000', parameters: { ...parameters, paySign } });
+    return ok({ ...tradeData(t), parameters: { ...parameters, paySign } });
   }
 
   function createRefund(m: YabandSandboxMerchant, d: Record<string, unknown>): SandboxResponse {
@@ -152,21 +187,52 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
     const t = trades.get(String(d.trade_id));
     if (!t || t.user !== m.user) return refuse(404, `trade_id ${String(d.trade_id)} does not exist`);
     if (t.state !== 'paid' && t.state !== 'refunded') return refuse(400, `trade is ${t.state}, not paid`);
-    if (d.refund_currency !== t.currency) return refuse(400, `refund_currency must be the order's ${t.currency}`);
-    const amount = fromMajor(String(d.refund_amount), t.currency);
+    // In the trade's currency, or in the currency it was settled in (counted against the settlement amount).
+    const inSettlement = d.refund_currency !== t.currency && d.refund_currency === t.settlement_currency;
+    if (d.refund_currency !== t.currency && !inSettlement) return refuse(400, `refund_currency must be the order's ${t.currency} or its settlement currency ${t.settlement_currency}`);
+    const currency = String(d.refund_currency);
+    const amount = fromMajor(String(d.refund_amount), currency);
     if (!amount) return refuse(400, `refund_amount ${String(d.refund_amount)} is not valid`);
     const mRefundId = scalar(d.m_refund_id) || undefined;
     // The merchant refund number makes a resent refund the same refund.
     let r = mRefundId ? [...refunds.values()].find((x) => x.user === m.user && x.m_refund_id === mRefundId) : undefined;
     if (r) {
-      if (r.amount !== amount || r.trade_id !== t.trade_id) return refuse(409, `m_refund_id ${mRefundId} already exists`);
+      if (r.amount !== amount || r.currency !== currency || r.trade_id !== t.trade_id) return refuse(409, `m_refund_id ${mRefundId} already exists`);
     } else {
-      if (amount > fromMajor(t.amount, t.currency)! - t.refunded) return refuse(400, 'refund_amount is more than the refundable amount');
-      t.refunded += amount;
-      r = { user: m.user, refund_id: `R${digits(18)}`, m_refund_id: mRefundId, trade_id: t.trade_id, amount, currency: t.currency, notify_url: String(d.notify_url), state: 'pending' };
+      const [total, done] = inSettlement ? [fromMajor(t.settlement_amount, currency)!, t.refunded_settled] : [fromMajor(t.amount, t.currency)!, t.refunded];
+      if (amount > total - done) return refuse(400, 'refund_amount is more than the refundable amount');
+      if (inSettlement) t.refunded_settled += amount;
+      else t.refunded += amount;
+      r = { user: m.user, refund_id: `R${digits(18)}`, m_refund_id: mRefundId, trade_id: t.trade_id, amount, currency, notify_url: String(d.notify_url), state: 'pending', created_ms: Date.now() };
       refunds.set(r.refund_id, r);
     }
     return ok({ refund_id: r.refund_id, m_refund_id: r.m_refund_id ?? '', trade_id: t.trade_id, refund_amount: toMajor(r.amount, r.currency), refund_currency: r.currency, state: r.state });
+  }
+
+  /** The refund as the refund notification and the refund list report it. */
+  function refundData(r: YabandSandboxRefund) {
+    const t = trades.get(r.trade_id)!;
+    return {
+      state: r.state,
+      trade_id: t.trade_id,
+      order_id: t.order_id,
+      transaction_id: t.transaction_id ?? '',
+      refund_id: r.refund_id,
+      m_refund_id: r.m_refund_id ?? '',
+      amount: t.amount,
+      currency: t.currency,
+      refund_amount: toMajor(r.amount, r.currency),
+      refund_currency: r.currency,
+    };
+  }
+
+  /** `v3.TimeRefundOrder {start_time, end_time}` (seconds or milliseconds): the account's refunds created in that window. */
+  function listRefunds(m: YabandSandboxMerchant, d: Record<string, unknown>): SandboxResponse {
+    const [start, end] = [Number(d.start_time), Number(d.end_time)];
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start > end) return refuse(400, 'start_time and end_time are required, start_time first');
+    const ms = (v: number) => (v < 1e12 ? v * 1000 : v);
+    const list = [...refunds.values()].filter((r) => r.user === m.user && r.created_ms >= ms(start) && r.created_ms <= ms(end) + 999).map(refundData);
+    return ok({ total: list.length, list });
   }
 
   async function api(req: SandboxRequest): Promise<SandboxResponse> {
@@ -200,6 +266,8 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
       }
       case 'v3.CreateRefund':
         return createRefund(m, d);
+      case 'v3.TimeRefundOrder':
+        return listRefunds(m, d);
       default:
         return refuse(400, `method ${String(method)} is not supported`);
     }
@@ -224,30 +292,23 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
     return json(200, { order_id: t.order_id, trade_id: t.trade_id, transaction_id: t.transaction_id ?? null, state: t.state, notify });
   }
 
-  /** `POST /refund {out_refund_no | m_refund_id | refund_id, result?, form?}`: the refund ends; its notification is delivered. */
+  /** `POST /refund {out_refund_no | m_refund_id | refund_id, result?, form?, deliver?}`: the refund ends; its notification is delivered (`deliver: false` loses it). */
   async function completeRefund(b: Record<string, unknown>): Promise<SandboxResponse> {
     const no = b.out_refund_no ?? b.m_refund_id;
     const r = typeof b.refund_id === 'string' ? refunds.get(b.refund_id) : [...refunds.values()].find((x) => x.m_refund_id === no);
     if (!r) return json(404, { error: `no refund ${String(no ?? b.refund_id)} in the sandbox` });
     const t = trades.get(r.trade_id)!;
     if (r.state === 'pending') {
+      const inSettlement = r.currency !== t.currency;
       r.state = b.result === 'failed' ? 'failed' : 'refunded';
-      if (r.state === 'failed') t.refunded -= r.amount;
-      else if (t.refunded >= fromMajor(t.amount, t.currency)!) t.state = 'refunded';
+      if (r.state === 'failed') {
+        if (inSettlement) t.refunded_settled -= r.amount;
+        else t.refunded -= r.amount;
+      } else if (t.refunded >= fromMajor(t.amount, t.currency)! || t.refunded_settled >= fromMajor(t.settlement_amount, t.settlement_currency)!) {
+        t.state = 'refunded';
+      }
     }
-    const data = {
-      state: r.state,
-      trade_id: t.trade_id,
-      order_id: t.order_id,
-      transaction_id: t.transaction_id ?? '',
-      refund_id: r.refund_id,
-      m_refund_id: r.m_refund_id ?? '',
-      amount: t.amount,
-      currency: t.currency,
-      refund_amount: toMajor(r.amount, r.currency),
-      refund_currency: r.currency,
-    };
-    const notify = await send(r.notify_url, r.user, data, b.form === true);
+    const notify = b.deliver === false ? null : await send(r.notify_url, r.user, refundData(r), b.form === true);
     return json(200, { refund_id: r.refund_id, m_refund_id: r.m_refund_id ?? null, state: r.state, notify });
   }
 

@@ -121,6 +121,11 @@ export const YabandSection = Type.Object(
       default: ['EUR'],
       description: 'currencies this Yaband account settles; orders in others are refused',
     }),
+    refund_query_method: Type.String({
+      ...Pattern(/^v3\.[A-Za-z]{1,64}$/, 'must be a YabandPay v3 method name such as "v3.TimeRefundOrder"'),
+      default: 'v3.TimeRefundOrder',
+      description: 'assumption: the method listing refunds of a time window (start_time, end_time), read for our m_refund_id; Yaband has no single-refund query',
+    }),
   },
   { additionalProperties: false, description: 'YabandPay (v3 API): WeChat Pay in the mini-program and payment pages for other methods' },
 );

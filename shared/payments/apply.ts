@@ -60,6 +60,7 @@ export async function applyPaymentReport(cloud: Cloud, config: PaymentConfig, or
       provider_trade_no: report.provider_trade_no ?? report.transaction_id ?? null,
       paid_amount: report.amount,
       paid_at: report.paid_at ?? now,
+      ...report.settlement,
     }, now);
     const current = (await getOrder(cloud.store, order._id)) ?? order;
     if (!won && (current.status === 'CREATED' || current.status === 'CLOSED' || current.status === 'FAILED')) {
@@ -121,8 +122,15 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
     }
     return { outcome: 'ignored', reason: `refund state ${report.state}`, settled: true };
   }
-  if (final !== 'CLOSED' && report.amount !== refund.amount) {
-    return { outcome: 'rejected', reason: `refund amount ${report.amount} differs from the request's ${refund.amount}`, settled: false };
+  if (final !== 'CLOSED') {
+    // A refund made in the settlement currency is reported in it: its amount is the settled one.
+    const inSettlement = !!report.currency && report.currency !== refund.currency && report.currency === refund.settled?.currency;
+    const want = inSettlement ? refund.settled!.amount : refund.amount;
+    const currency = inSettlement ? report.currency! : refund.currency;
+    if ((report.currency ?? refund.currency) !== currency || report.amount !== want) {
+      const got = `${report.amount} ${report.currency ?? refund.currency}`;
+      return { outcome: 'rejected', reason: `refund amount ${got} differs from the request's ${want} ${currency}`, settled: false };
+    }
   }
   const order = await getOrder(cloud.store, refund.out_trade_no);
   if (!order) return { outcome: 'rejected', reason: 'the refund names an order that does not exist', settled: false };

@@ -8,7 +8,9 @@ import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refun
 import { applyRefundReport, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
 import { orderWithConfig, ownOrder } from './query';
+import { settledRefundAmount } from './settlement';
 import { isPrivileged, refundView } from './view';
+import type { PaymentProvider } from '../providers/types';
 
 export const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 
@@ -39,11 +41,38 @@ async function release(cloud: Cloud, refund: PayRefund, reason: string) {
   if (won) await settleRefundedOrder(cloud, { ...refund, status: 'REJECTED' });
 }
 
-/** Starts a new refund: the record is written and the order locked in REFUNDING before the provider is asked. */
-async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: RefundRequest): Promise<PayRefund> {
+/**
+ * The currency a new refund is made in when it is not the order's: config refund_currency, where it differs
+ * from the order's currency. Only an acquirer that refunds in the currency it settled the order in allows
+ * that, and only for an order that recorded its settlement in that currency.
+ */
+function settlementRefundCurrency(loaded: LoadedPaymentConfig, provider: PaymentProvider<unknown>, order: PayOrder): string | undefined {
+  const rc = loaded.config.refund_currency;
+  if (!rc || rc === order.currency) return undefined;
+  const field = `config/${loaded.id}.refund_currency`;
+  if (!provider.refundsInSettlementCurrency) {
+    throw notSupported(`${field} is ${rc} but order ${order.out_trade_no} is in ${order.currency}, and ${order.provider} refunds only in the order's currency; refund it at the acquirer, or remove refund_currency`);
+  }
+  if (order.settlement_currency !== rc || order.settlement_amount === undefined) {
+    const recorded = order.settlement_currency ? `its settlement is recorded in ${order.settlement_currency}` : 'no settlement is recorded for it';
+    throw conflict(`${field} is ${rc} but order ${order.out_trade_no} cannot be refunded in ${rc}: ${recorded}; set refund_currency to that currency or remove it`);
+  }
+  return rc;
+}
+
+/**
+ * Starts a new refund: the record is written and the order locked in REFUNDING before the provider is asked.
+ * Refunded in `settleIn` (the settlement currency), the record also holds that currency's exact share.
+ */
+async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: RefundRequest, settleIn?: string): Promise<PayRefund> {
   const remaining = order.amount - order.refunded_amount;
   const amount = req.amount === undefined ? remaining : assertAmount('amount', req.amount, Number.MAX_SAFE_INTEGER);
   if (amount > remaining) throw invalidInput(`amount ${amount} is more than the ${remaining} still refundable on order ${order.out_trade_no}`);
+  let settled: PayRefund['settled'];
+  if (settleIn) {
+    settled = { amount: settledRefundAmount(order.amount, order.settlement_amount!, order.refunded_amount, amount), currency: settleIn };
+    if (settled.amount === 0) throw invalidInput(`amount ${amount} ${order.currency} is worth 0 ${settleIn} at the order's settlement; refund more`);
+  }
   const count = (await cloud.store.find<PayRefund>(REFUNDS, { out_trade_no: order.out_trade_no })).length;
   const outRefundNo = req.out_refund_no ?? `${order.out_trade_no}R${count + 1}`;
   if (!OUT_REFUND_NO.test(outRefundNo)) throw invalidInput('out_refund_no must be 1–64 letters, digits, or _ - | * @');
@@ -61,6 +90,7 @@ async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: R
     updated_at: now,
   };
   if (req.reason) refund.reason = req.reason;
+  if (settled) refund.settled = settled;
   if ((await cloud.store.insert(REFUNDS, outRefundNo, refund)) === 'exists') {
     throw conflict(`out_refund_no ${outRefundNo} is already used; query it with queryrefund`);
   }
@@ -113,12 +143,7 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
   } else if (order.status === 'PAID' || order.status === 'PARTIALLY_REFUNDED') {
     const cannot = provider.cannotRefund?.(ctx.config);
     if (cannot) throw notSupported(cannot);
-    // Refunds go in the order's currency: one in another currency would need the acquirer's exchange rate.
-    const rc = loaded.config.refund_currency;
-    if (rc && rc !== order.currency) {
-      throw notSupported(`config/${loaded.id}.refund_currency is ${rc} but order ${order.out_trade_no} is in ${order.currency}: refunds across currencies are not made here; refund it at the acquirer, or set refund_currency to the order's currency`);
-    }
-    refund = await startRefund(cloud, caller, order, req);
+    refund = await startRefund(cloud, caller, order, req, settlementRefundCurrency(loaded, provider, order));
     firstSend = true;
   } else {
     throw conflict(`order ${order.out_trade_no} is ${order.status}; only a paid order can be refunded`);
@@ -135,6 +160,7 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
       total: order.amount,
       amount: refund.amount,
       currency: refund.currency,
+      settled: refund.settled,
       reason: refund.reason,
     });
     await applyRefundReport(cloud, refund, report);
@@ -166,7 +192,14 @@ export async function syncRefund(
   }
   const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-  const report = await provider.queryRefund(ctx, outRefundNo);
+  const report = await provider.queryRefund(ctx, outRefundNo, {
+    out_trade_no: order.out_trade_no,
+    provider_trade_no: order.provider_trade_no ?? undefined,
+    currency: refund.currency,
+    // While this refund is in flight the order counts only the refunds before it.
+    refunded_before: order.refunded_amount,
+    created_at: refund.created_at,
+  });
   if (report.state === 'NOT_FOUND') {
     // Sent with no answer, and the provider never got it: safe to end, once no send can still be on its way.
     if (refund.status === 'REQUESTED' && cloud.clock.now() - (refund.last_sent_at ?? refund.created_at) > RELEASE_UNSEEN_REFUND_AFTER_MS) {

@@ -18,6 +18,8 @@ export function orderView(o: PayOrder) {
     created_at: o.created_at,
     paid_at: o.paid_at ?? null,
     expires_at: o.expires_at,
+    // Only where an acquirer settles in another currency (YabandPay).
+    ...(o.settlement_currency ? { settlement_amount: o.settlement_amount, settlement_currency: o.settlement_currency, exchange_rate: o.exchange_rate ?? null } : {}),
   };
 }
 
@@ -28,6 +30,7 @@ export function refundView(r: PayRefund) {
     status: r.status,
     amount: r.amount,
     currency: r.currency,
+    ...(r.settled ? { settled_amount: r.settled.amount, settled_currency: r.settled.currency } : {}),
     refund_id: r.refund_id ?? null,
     created_at: r.created_at,
     finished_at: r.finished_at ?? null,

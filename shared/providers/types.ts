@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
 import type { MerchantIds } from '../store/orders';
 import type { CloudPay } from '../runtime/port';
+import type { Settlement } from '../payments/settlement';
 
 /**
  * Values shared by all warm instances (a provider's downloaded keys), without the provider knowing where
@@ -54,9 +55,9 @@ export interface RequestPaymentFields {
 }
 
 export type CreatePaymentOutput =
-  | { kind: 'pay'; payment: RequestPaymentFields; prepay_id: string; prepay_expires_at: number; provider_trade_no?: string }
+  | { kind: 'pay'; payment: RequestPaymentFields; prepay_id: string; prepay_expires_at: number; provider_trade_no?: string; settlement?: Settlement }
   /** A payment page for a web-view or the clipboard (methods other than in-app WeChat Pay). */
-  | { kind: 'redirect'; url: string; provider_trade_no?: string }
+  | { kind: 'redirect'; url: string; provider_trade_no?: string; settlement?: Settlement }
   /** The provider says this order number is already paid (e.g. ORDERPAID): query it and apply. */
   | { kind: 'already_paid'; provider_trade_no?: string }
   | { kind: 'already_closed'; provider_trade_no?: string };
@@ -74,6 +75,8 @@ export interface PaymentReport {
   paid_at?: number;
   /** The provider's own state name, for the record. */
   provider_state?: string;
+  /** What the acquirer pays the merchant out for it, where it says (recorded on the order when it is paid). */
+  settlement?: Settlement;
 }
 
 export interface RefundInput {
@@ -84,7 +87,20 @@ export interface RefundInput {
   total: number;
   amount: number;
   currency: string;
+  /** The same refund in the order's settlement currency, where the config's refund_currency asks for that. */
+  settled?: { amount: number; currency: string };
   reason?: string;
+}
+
+/** What a refund query may need besides our refund number: the refund record and its order. */
+export interface RefundQueryInput {
+  out_trade_no: string;
+  provider_trade_no?: string;
+  /** The refund's currency: the order's. */
+  currency: string;
+  /** What the order had refunded before this refund (in the order's minor units). */
+  refunded_before: number;
+  created_at: number;
 }
 
 export interface RefundReport {
@@ -93,6 +109,8 @@ export interface RefundReport {
   state: 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL' | 'NOT_FOUND';
   refund_id?: string;
   amount?: number;
+  /** The currency of `amount` when the provider names it (a refund in the settlement currency); else the order's. */
+  currency?: string;
   total?: number;
   merchant?: Partial<MerchantIds>;
   finished_at?: number;
@@ -160,7 +178,13 @@ export interface PaymentProvider<C = unknown> {
   refund(ctx: ProviderCtx<C>, input: RefundInput): Promise<RefundReport>;
   /** Why this account cannot refund through the API (say which config field would allow it), checked before a refund is written. */
   cannotRefund?(config: C): string | undefined;
-  queryRefund(ctx: ProviderCtx<C>, outRefundNo: string): Promise<RefundReport>;
+  /** `refund` is the record and its order, where the caller has them (some providers can find a refund only through them). */
+  queryRefund(ctx: ProviderCtx<C>, outRefundNo: string, refund?: RefundQueryInput): Promise<RefundReport>;
+  /**
+   * True for an acquirer that refunds in the currency it settled the order in (config refund_currency), from
+   * the settlement recorded on the order; the others refund only in the order's currency.
+   */
+  refundsInSettlementCurrency?: boolean;
   /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */
   notify?: {
     /** HTTP methods it delivers with (default POST only). */

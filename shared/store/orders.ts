@@ -82,6 +82,10 @@ export interface PayOrder {
   /** The refund in flight while REFUNDING. */
   refunding?: { out_refund_no: string; amount: number } | null;
   paid_amount?: number;
+  /** What the acquirer pays the merchant out, where it settles in another currency (shared/payments/settlement.ts). */
+  settlement_amount?: number;
+  settlement_currency?: string;
+  exchange_rate?: string;
   created_at: number;
   updated_at: number;
   paid_at?: number;

@@ -13,6 +13,8 @@ export interface PayRefund {
   out_trade_no: string;
   amount: number;
   currency: string;
+  /** The same refund in the order's settlement currency, when it is refunded in that (config refund_currency). */
+  settled?: { amount: number; currency: string };
   reason?: string;
   status: RefundStatus;
   refund_id?: string;

@@ -180,3 +180,35 @@ describe('an acquirer that times out or answers in an unexpected shape', () => {
   });
 
 });
+
+describe('answers about another number than the one asked', () => {
+  // SuPay's create answer carries only pay_info (protocols/acquirers.md §1c), so no SuPay trade id is stored
+  // at creation: a trade is named by our own mch_order_no, which every query and signed notification carries.
+  it('a query_trade answer about another outer_trade_no: PROVIDER_UNAVAILABLE, logged, nothing changes', async () => {
+    const { no } = await order();
+    trade(no).status = 'TRADE_SUCCESS'; // paid at SuPay, its notification not (yet) delivered
+    trade(no).request.mch_order_no = 'SOMEONEELSES01'; // still filed under our number, answered as another's
+    const before = await state();
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-sp' });
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(r.error.message).toContain(`outer_trade_no ${no} but answered about SOMEONEELSES01`);
+    expect(await state()).toBe(before);
+    expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes('SOMEONEELSES01'))).toBe(true);
+    trade(no).request.mch_order_no = no;
+    expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-sp' })).data.status).toBe('PAID');
+  });
+});
+
+it('refund_currency other than the order’s is NOT_SUPPORTED: SuPay refunds only in the order’s currency', async () => {
+  const { no } = await order();
+  await emu.post('/sandbox/supay/pay', { out_trade_no: no });
+  await emu.put('config', 'payment', { ...base, pay_sp: 'supay', currency: 'AUD', refund_currency: 'CNY' });
+  try {
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r.error.code).toBe('NOT_SUPPORTED');
+    expect(r.error.message).toContain("supay refunds only in the order's currency");
+    expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0);
+  } finally {
+    await emu.put('config', 'payment', { ...base, pay_sp: 'supay', currency: 'AUD' });
+  }
+});

@@ -200,3 +200,120 @@ it.each(['timeout', 'garbage', '5xx'] as const)('queryorder while 2paynow answer
   expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).error.code).toBe('PROVIDER_UNAVAILABLE');
   expect(await state()).toBe(before);
 });
+
+describe('answers about a trade the order never opened', () => {
+  it('a signed notification naming another trade_no for this order: failure reply, recorded, nothing changes', async () => {
+    const { no } = await order();
+    await pay(no, { deliver: false }); // paid at 2paynow, so only the trade check stands in the way
+    const before = await state();
+    expect(await send(notification(no, { trade_no: 'A11111111111111111' }))).toEqual({ status: 500, body: 'fail' });
+    expect(await state()).toBe(before);
+    const events = await emu.store.find<any>('pay_events', { out_trade_no: no });
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', 'the notification names a trade this order never had']]);
+  });
+
+  it('a query answer about another trade_no than the stored one: PROVIDER_UNAVAILABLE, logged, nothing changes', async () => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    const asked = trade(no).trade_no;
+    trade(no).trade_no = 'A22222222222222222'; // still filed under the stored id, but answers with another
+    const before = await state();
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' });
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(r.error.message).toContain(`trade_no ${asked} but answered about A22222222222222222`);
+    expect(await state()).toBe(before);
+    expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes('A22222222222222222'))).toBe(true);
+  });
+
+  it('an order with no stored trade is queried by our number in trade_no; an answer naming another merchant_trade_no is refused', async () => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    const stored = await emu.db('pay_orders', no);
+    await emu.put('pay_orders', no, { ...stored, provider_trade_no: null, provider_trade_nos: [], trade_count: 0 });
+    const t = trade(no);
+    const tradeNo = t.trade_no;
+    // The sandbox still finds it by our number (now its trade_no), but the answer names another merchant_trade_no.
+    Object.assign(t, { trade_no: no, merchant_trade_no: 'SOMEONEELSES01' });
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' });
+    expect(r.error.message).toContain(`merchant_trade_no ${no} but answered about SOMEONEELSES01`);
+    expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
+    Object.assign(t, { trade_no: tradeNo, merchant_trade_no: no }); // the genuine answer pays it, and its trade_no is kept
+    expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).data.status).toBe('PAID');
+    expect((await emu.db('pay_orders', no)).provider_trade_no).toBe(trade(no).trade_no);
+  });
+});
+
+it('a currency the 2paynow section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {
+  await useConfig({ currencies: ['EUR', 'GBP'] });
+  const before = await state();
+  await emu.put('orders', 'tp-gbp', { _openid: 'o-tp', amount: 250, status: 'unpaid' });
+  const r = await emu.fn('pay', { action: 'unifiedorder', order_id: 'tp-gbp', currency: 'GBP' }, { openid: 'o-tp', appid: DEMO_APPID });
+  expect(r.error.code).toBe('NOT_SUPPORTED');
+  expect(r.error.message).toContain('config/payment.2paynow.currencies');
+  expect(await state()).toBe(before);
+});
+
+describe('a refund whose answer was lost is confirmed by the trade’s refunded total', () => {
+  /** A paid order and a refund of `amount` sent while 2paynow does not answer (the refund record stays REQUESTED). */
+  async function lostRefund(amount: number) {
+    const { no } = await order();
+    await pay(no);
+    emu.sandboxes['2paynow'].setFault('timeout');
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount }, TRUSTED);
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    const [refund] = await emu.store.find<any>('pay_refunds', { out_trade_no: no });
+    expect(refund).toMatchObject({ status: 'REQUESTED', amount });
+    return { no, refundNo: refund._id as string };
+  }
+  const queryRefund = (refundNo: string) => emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED);
+
+  it('a total that grew by exactly the refund: SUCCESS (and a later refund counts from the new total)', async () => {
+    const { no, refundNo } = await lostRefund(100);
+    trade(no).refunded += 100; // 2paynow made it; only the answer was lost
+    expect((await queryRefund(refundNo)).data).toMatchObject({ status: 'SUCCESS', amount: 100 });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+
+    emu.sandboxes['2paynow'].setFault('timeout');
+    expect((await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 50 }, TRUSTED)).error.code).toBe('PROVIDER_UNAVAILABLE');
+    trade(no).refunded += 50;
+    expect((await queryRefund(`${no}R2`)).data).toMatchObject({ status: 'SUCCESS', amount: 50 });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 150 });
+  });
+
+  it('an unchanged total: never made; the refund is ended (REJECTED) once no send can still be on its way', async () => {
+    const { no, refundNo } = await lostRefund(100);
+    expect((await queryRefund(refundNo)).data.status).toBe('REQUESTED'); // too early to tell
+    const rec = await emu.db('pay_refunds', refundNo);
+    await emu.put('pay_refunds', refundNo, { ...rec, last_sent_at: Date.now() - 6 * 60_000 });
+    expect((await queryRefund(refundNo)).data.status).toBe('REJECTED');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+  });
+
+  it('a total that matches neither: refused and logged, the refund stays in flight, nothing changes', async () => {
+    const { no, refundNo } = await lostRefund(100);
+    trade(no).refunded += 70;
+    const before = await state();
+    expect((await queryRefund(refundNo)).data.status).toBe('REQUESTED');
+    expect(await state()).toBe(before);
+    expect(emu.log.lines!.some((l) => l.includes('refund query does not match the record') && l.includes("refund amount 70 EUR differs from the request's 100 EUR"))).toBe(true);
+  });
+
+  it('reconcile confirms a lost refund the same way', async () => {
+    const { no, refundNo } = await lostRefund(250);
+    trade(no).refunded += 250;
+    expect((await emu.fn('pay', { action: 'reconcile', older_than_minutes: 0, spacing_ms: 0 }, TRUSTED)).ok).toBe(true);
+    expect(await emu.db('pay_refunds', refundNo)).toMatchObject({ status: 'SUCCESS' });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDED', refunded_amount: 250 });
+  });
+
+  it('refund_currency other than the order’s is NOT_SUPPORTED: 2paynow refunds only in the order’s currency', async () => {
+    const { no } = await order();
+    await pay(no);
+    await useConfig({ refund_currency: 'CNY' });
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r.error.code).toBe('NOT_SUPPORTED');
+    expect(r.error.message).toContain("config/payment.refund_currency is CNY but order");
+    expect(r.error.message).toContain("2paynow refunds only in the order's currency");
+    expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0);
+  });
+});

@@ -172,7 +172,8 @@ describe('notifications and answers that change nothing', () => {
     expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
   });
 
-  it('a transaction for an unknown order is refused', async () => {
+  /** A transaction made at VR Payment directly (not through this system), under `outTradeNo`. */
+  async function outsideTransaction(outTradeNo: string, amount: number): Promise<string> {
     const c = (await emu.db('config', 'payment')).vr as VrMerchant;
     const ctx: ProviderCtx<VrMerchant> = {
       config: { ...c, void_path: '/payment/transactions/{id}/void-online', search_query: '{field}:"{value}"' },
@@ -183,9 +184,14 @@ describe('notifications and answers that change nothing', () => {
       clock: systemClock,
       log: memoryLogger(),
     };
-    const foreign = await vrPayment.create(ctx, {
-      out_trade_no: 'NOSUCHORDER77', pay_method: 'card', amount: 100, currency: 'EUR', description: 'x', payer_openid: 'o', client_ip: '127.0.0.1', created_at: Date.now(), expires_at: Date.now() + 60_000,
+    const made = await vrPayment.create(ctx, {
+      out_trade_no: outTradeNo, pay_method: 'card', amount, currency: 'EUR', description: 'x', payer_openid: 'o', client_ip: '127.0.0.1', created_at: Date.now(), expires_at: Date.now() + 60_000,
     });
+    return (made as { provider_trade_no: string }).provider_trade_no;
+  }
+
+  it('a transaction for an unknown order is refused', async () => {
+    const foreign = { provider_trade_no: await outsideTransaction('NOSUCHORDER77', 100) };
     await pay('NOSUCHORDER77');
     const before = await state();
     const r = await webhook(hook((foreign as { provider_trade_no: string }).provider_trade_no));
@@ -218,5 +224,62 @@ describe('notifications and answers that change nothing', () => {
     emu.sandboxes.vr.setFault(fault);
     expect((await query(no)).error.code).toBe('PROVIDER_UNAVAILABLE');
     expect(await state()).toBe(before);
+  });
+
+  it('a webhook naming a paid transaction of this order’s number that the order never opened: 500, recorded, nothing changes', async () => {
+    const { no, txId } = await order();
+    // Paid at VR Payment, for the order's amount, but not the transaction this order opened.
+    const other = await outsideTransaction(no, 119);
+    Object.assign(emu.sandboxes.vr.transaction(space, other)!, { authorizationAmount: 1.2 });
+    await emu.post('/sandbox/vr/pay', { transaction: other });
+    expect(other).not.toBe(txId);
+    const before = await state();
+    expect(await webhook(hook(other))).toEqual({ status: 500, body: 'FAIL' });
+    expect(await state()).toBe(before);
+    expect((await lastEvents(1))[0]).toMatchObject({ outcome: 'rejected', out_trade_no: no, reason: 'the notification names a trade this order never had' });
+  });
+
+  it.each([
+    ['another transaction id', (tx: any) => (tx.id = 987654), 'id', '987654'],
+    ['another merchantReference', (tx: any) => (tx.merchantReference = 'SOMEONEELSES01'), 'merchantReference', 'SOMEONEELSES01'],
+  ])('a transaction read answering with %s: PROVIDER_UNAVAILABLE, logged, nothing changes', async (_what, tamper, field, answered) => {
+    const { no, txId } = await order();
+    await pay(no);
+    tamper(emu.sandboxes.vr.transaction(space, txId));
+    const before = await state();
+    const r = await query(no);
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(r.error.message).toContain(`asked about ${field}`);
+    expect(await state()).toBe(before);
+    expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes(answered))).toBe(true);
+  });
+
+  it('a currency the vr section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {
+    await useVr({ currencies: ['EUR', 'CHF'], vr: { ...base.vr, currencies: ['EUR'] } });
+    try {
+      await emu.put('orders', 'vr-biz-chf', { _openid: 'o-vr', amount: 100, status: 'unpaid' });
+      const before = await state();
+      const r = await emu.fn('pay', { action: 'unifiedorder', order_id: 'vr-biz-chf', pay_method: 'card', currency: 'CHF' }, { openid: 'o-vr' });
+      expect(r.error.code).toBe('NOT_SUPPORTED');
+      expect(r.error.message).toContain('config/payment.vr.currencies');
+      expect(await state()).toBe(before);
+    } finally {
+      await useVr();
+    }
+  });
+
+  it('refund_currency other than the order’s is NOT_SUPPORTED: VR Payment refunds only in the order’s currency', async () => {
+    const { no } = await order();
+    await pay(no);
+    await query(no);
+    await useVr({ refund_currency: 'CNY' });
+    try {
+      const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+      expect(r.error.code).toBe('NOT_SUPPORTED');
+      expect(r.error.message).toContain("vr refunds only in the order's currency");
+      expect(await emu.store.find('pay_refunds', { out_trade_no: no })).toHaveLength(0);
+    } finally {
+      await useVr();
+    }
   });
 });

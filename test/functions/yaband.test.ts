@@ -60,7 +60,7 @@ it('orders with sub_app_id / sub_open_id, is paid by a confirmed notification (o
   const r1 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
   expect(r1.data).toMatchObject({ status: 'PROCESSING', amount: 100, refund_id: expect.stringMatching(/^R/) });
   expect(sandbox().refund(r1.data.out_refund_no)).toMatchObject({ amount: 100, m_refund_id: r1.data.out_refund_no });
-  expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r1.data.out_refund_no }, TRUSTED)).error.code).toBe('NOT_SUPPORTED');
+  expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r1.data.out_refund_no }, TRUSTED)).data.status).toBe('PROCESSING');
   expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r1.data.out_refund_no })).body.notify.body).toBe('ok');
   expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
   const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
@@ -212,7 +212,164 @@ it('a query answer about another trade id than the order opened is refused; the 
   t.state = 'paid';
   t.trade_id = 'TNOTTHISORDERS'; // the sandbox still files it under the order's trade id, but answers with another
   const before = await state();
-  await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+  const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+  expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+  expect(r.error.message).toContain('but answered about TNOTTHISORDERS');
   expect(await state()).toBe(before);
   expect((await emu.db('pay_orders', no)).status).toBe('CREATED');
+  expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes('TNOTTHISORDERS'))).toBe(true);
+});
+
+it('a signed notification naming a trade this order never opened (confirmed by the query for that trade) is refused and recorded', async () => {
+  const { no } = await order();
+  // A second trade at Yaband under the same order_id and amount, paid, that this order never opened.
+  const { no: otherNo } = await order();
+  const other = sandbox().trade(otherNo)!;
+  Object.assign(other, { order_id: no, state: 'paid', transaction_id: '4200000000000000000001' });
+  const before = await state();
+  const data = { state: 'paid', trade_id: other.trade_id, order_id: no, transaction_id: other.transaction_id, amount: other.amount, currency: other.currency };
+  expect(await send(signed(data))).toMatchObject({ status: 200, body: 'bad' });
+  expect(await state()).toBe(before);
+  const events = await emu.store.find<any>('pay_events', { out_trade_no: no });
+  expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', `trade ${other.trade_id} is not one this order opened`]]);
+});
+
+it('a currency the yaband section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {
+  await emu.put('config', 'payment', { ...base, pay_sp: 'yaband', currency: 'EUR', currencies: ['EUR', 'GBP'], yaband: { ...base.yaband, currencies: ['EUR'] } });
+  const before = await state();
+  const { res } = await order({ currency: 'GBP' });
+  expect(res.error.code).toBe('NOT_SUPPORTED');
+  expect(res.error.message).toContain('config/payment.yaband.currencies');
+  expect(await state()).toBe(before);
+});
+
+describe('settlement in EUR of an order paid in CNY', () => {
+  const cny = (over: Record<string, unknown> = {}) =>
+    emu.put('config', 'payment', { ...base, pay_sp: 'yaband', currency: 'CNY', refund_currency: 'EUR', ...over });
+  async function paidCnyOrder(amount: number) {
+    await cny();
+    const id = `yb-cny-${++seq}`;
+    await emu.put('orders', id, { _openid: 'o-yb', amount, status: 'unpaid' });
+    const r = await emu.fn('pay', { action: 'unifiedorder', order_id: id }, { openid: 'o-yb', appid: DEMO_APPID });
+    expect(r.ok).toBe(true);
+    return r.data.out_trade_no as string;
+  }
+
+  it('is recorded from the create answer, replaced by the confirmed one when paid, and shown by queryorder', async () => {
+    const no = await paidCnyOrder(10000); // 100.00 CNY at 0.1285 = 12.85 EUR
+    expect(await emu.db('pay_orders', no)).toMatchObject({ currency: 'CNY', settlement_amount: 1285, settlement_currency: 'EUR', exchange_rate: '0.1285' });
+    // Yaband's rate moved before the payer paid: the order keeps what v3.QueryOrder confirms.
+    Object.assign(sandbox().trade(no)!, { settlement_amount: '12.90', exchange_rate: '0.1290' });
+    expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify.body).toBe('ok');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', paid_amount: 10000, settlement_amount: 1290, settlement_currency: 'EUR', exchange_rate: '0.1290' });
+    const q = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' });
+    expect(q.data).toMatchObject({ amount: 10000, currency: 'CNY', settlement_amount: 1290, settlement_currency: 'EUR', exchange_rate: '0.1290' });
+  });
+
+  it('refunds in refund_currency EUR as exact shares of the settlement (428 + 857 = 1285), by notification and by queryrefund', async () => {
+    const no = await paidCnyOrder(10000);
+    await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+    const r1 = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 3333 }, TRUSTED);
+    // 1285 × 3333 / 10000 = 428.29 → 428 cents
+    expect(r1.data).toMatchObject({ status: 'PROCESSING', amount: 3333, currency: 'CNY', settled_amount: 428, settled_currency: 'EUR' });
+    expect(sandbox().requests.at(-1)).toMatchObject({ method: 'v3.CreateRefund', data: { refund_amount: '4.28', refund_currency: 'EUR', m_refund_id: r1.data.out_refund_no } });
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r1.data.out_refund_no })).body.notify.body).toBe('ok');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 3333 });
+
+    // The rest: what remains of the settlement, 1285 − 428.
+    const r2 = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r2.data).toMatchObject({ amount: 6667, settled_amount: 857, settled_currency: 'EUR' });
+    // Its notification is lost: queryrefund finds it in v3.TimeRefundOrder's list.
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r2.data.out_refund_no, deliver: false })).body.notify).toBeNull();
+    const q = await emu.fn('pay', { action: 'queryrefund', out_refund_no: r2.data.out_refund_no }, TRUSTED);
+    expect(q.data).toMatchObject({ status: 'SUCCESS', amount: 6667, settled_amount: 857 });
+    expect(sandbox().requests.at(-1)).toMatchObject({ method: 'v3.TimeRefundOrder', data: { start_time: expect.any(Number), end_time: expect.any(Number) } });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDED', refunded_amount: 10000 });
+    expect(sandbox().trade(no)).toMatchObject({ refunded_settled: 1285, state: 'refunded' });
+  });
+
+  it('a refund notification in EUR for another amount than the refund’s share is refused and recorded', async () => {
+    const no = await paidCnyOrder(10000);
+    await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 5000 }, TRUSTED);
+    expect(r.data.settled_amount).toBe(643); // 642.5 rounds half up
+    const t = sandbox().trade(no)!;
+    const before = await state();
+    const data = { state: 'refunded', trade_id: t.trade_id, order_id: no, transaction_id: t.transaction_id, refund_id: 'R1', m_refund_id: r.data.out_refund_no, amount: t.amount, currency: t.currency, refund_amount: '6.42', refund_currency: 'EUR' };
+    expect(await send(signed(data))).toMatchObject({ body: 'bad' });
+    expect(await state()).toBe(before);
+    const events = await emu.store.find<any>('pay_events', { out_refund_no: r.data.out_refund_no });
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([['rejected', "refund amount 642 EUR differs from the request's 643 EUR"]]);
+  });
+
+  it('a refund too small to be worth a cent in EUR is refused before anything is written', async () => {
+    const no = await paidCnyOrder(10000);
+    await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+    const before = await state();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 3 }, TRUSTED);
+    expect(r.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('worth 0 EUR') });
+    expect(await state()).toBe(before);
+  });
+
+  it('refund_currency other than the recorded settlement currency is CONFLICT, naming the field', async () => {
+    const no = await paidCnyOrder(10000);
+    await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+    await cny({ refund_currency: 'GBP' });
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r.error.code).toBe('CONFLICT');
+    expect(r.error.message).toContain('config/payment.refund_currency is GBP');
+    expect(r.error.message).toContain('its settlement is recorded in EUR');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+  });
+});
+
+describe('refund confirmation through the refund list (refund_query_method)', () => {
+  async function paid() {
+    const { no } = await order();
+    await emu.post('/sandbox/yaband/pay', { out_trade_no: no });
+    return no;
+  }
+
+  it('reconcile ends a refund whose notification was lost', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 120 }, TRUSTED);
+    await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no, deliver: false });
+    const rec = await emu.fn('pay', { action: 'reconcile', older_than_minutes: 0, spacing_ms: 0 }, TRUSTED);
+    expect(rec.ok).toBe(true);
+    expect(await emu.db('pay_refunds', r.data.out_refund_no)).toMatchObject({ status: 'SUCCESS', refund_id: sandbox().refund(r.data.out_refund_no)!.refund_id });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 120 });
+  });
+
+  it('a failed refund in the list ends CLOSED and gives the amount back', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no, result: 'failed', deliver: false });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r.data.out_refund_no }, TRUSTED)).data.status).toBe('CLOSED');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+  });
+
+  it('a list entry with our m_refund_id but of another trade is refused (PROVIDER_UNAVAILABLE, logged); the refund stays in flight', async () => {
+    const no = await paid();
+    const other = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    sandbox().refund(r.data.out_refund_no)!.trade_id = sandbox().trade(other)!.trade_id;
+    await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no, deliver: false });
+    const before = await state();
+    const q = await emu.fn('pay', { action: 'queryrefund', out_refund_no: r.data.out_refund_no }, TRUSTED);
+    expect(q.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(q.error.message).toContain('v3.TimeRefundOrder asked about trade_id');
+    expect(await state()).toBe(before);
+    expect(emu.log.lines!.some((l) => l.includes('answered a query about another id') && l.includes('v3.TimeRefundOrder'))).toBe(true);
+  });
+
+  it('a configured refund_query_method is the one called; one Yaband does not know is PROVIDER_REJECTED and changes nothing', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    await emu.put('config', 'payment', { ...base, pay_sp: 'yaband', currency: 'EUR', yaband: { ...base.yaband, refund_query_method: 'v3.ListRefunds' } });
+    const before = await state();
+    const q = await emu.fn('pay', { action: 'queryrefund', out_refund_no: r.data.out_refund_no }, TRUSTED);
+    expect(q.error).toMatchObject({ code: 'PROVIDER_REJECTED', message: expect.stringContaining('v3.ListRefunds') });
+    expect(sandbox().requests.at(-1)).toMatchObject({ method: 'v3.ListRefunds' });
+    expect(await state()).toBe(before);
+  });
 });

@@ -8,7 +8,7 @@ import { HttpUnavailableError, type HttpClient } from '../../shared/http/client'
 import { yaband } from '../../shared/providers/yaband';
 import { parseNotification } from '../../shared/providers/yaband/notify';
 import { notifySignTexts, signRequest, verifyNotifySign } from '../../shared/providers/yaband/sign';
-import { miniPayData } from '../../shared/providers/yaband/transform';
+import { miniPayData, refundData, refundEntries, settlementOf } from '../../shared/providers/yaband/transform';
 import type { YabandMerchant } from '../../shared/providers/yaband/wire';
 import type { CreatePaymentInput } from '../../shared/providers/types';
 import { testEmulator, type TestEmulator } from '../support/emu';
@@ -28,7 +28,7 @@ afterEach(() => emu.sandboxes.yaband.setFault(null));
 
 const ctx = (over: Partial<YabandMerchant> = {}, http?: HttpClient) =>
   providerCtx<YabandMerchant>(
-    { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], ...over },
+    { user: USER, secret: SECRET, api_base: `${emu.url}/sandbox/yaband`, time_unit: 's', currencies: ['EUR'], refund_query_method: 'v3.TimeRefundOrder', ...over },
     `${emu.url}/http/notify/yaband`,
     { timeoutMs: 1000, http },
   );
@@ -81,6 +81,25 @@ describe('signatures', () => {
     expect(miniPayData(base, input({ amount: 1, currency: 'KWD' }), PAYER_APPID, 'https://n').amount).toBe('0.001');
     expect(Object.values(miniPayData(base, input({ description: '' }), PAYER_APPID, 'https://n'))).not.toContain('');
   });
+
+  it('reads the settlement in its own currency’s minor units, keeps the rate as sent, and nothing half-given', () => {
+    expect(settlementOf({ settlement_amount: '12.85', settlement_currency: 'EUR', exchange_rate: '0.1285' })).toEqual({ settlement_amount: 1285, settlement_currency: 'EUR', exchange_rate: '0.1285' });
+    expect(settlementOf({ settlement_amount: '1285', settlement_currency: 'JPY' })).toEqual({ settlement_amount: 1285, settlement_currency: 'JPY' });
+    expect(settlementOf({ settlement_amount: '12.855', settlement_currency: 'EUR' })).toBeUndefined(); // finer than a cent
+    expect(settlementOf({ settlement_amount: '12.85' })).toBeUndefined();
+    expect(settlementOf({ settlement_currency: 'EUR' })).toBeUndefined();
+  });
+
+  it('a refund in the settlement currency sends that amount and currency; otherwise the order’s', () => {
+    const r = { out_trade_no: 'O1', out_refund_no: 'O1R1', total: 10000, amount: 3333, currency: 'CNY' };
+    expect(refundData(r, 'T1', 'https://n')).toMatchObject({ refund_amount: '33.33', refund_currency: 'CNY' });
+    expect(refundData({ ...r, settled: { amount: 428, currency: 'EUR' } }, 'T1', 'https://n')).toMatchObject({ refund_amount: '4.28', refund_currency: 'EUR' });
+  });
+
+  it('a refund list is the first array in data, objects only [?]', () => {
+    expect(refundEntries({ total: 2, list: [{ m_refund_id: 'A' }, 'x', null, { m_refund_id: 'B' }] })).toEqual([{ m_refund_id: 'A' }, { m_refund_id: 'B' }]);
+    expect(refundEntries({ total: 0 })).toEqual([]);
+  });
 });
 
 describe('flows against the sandbox', () => {
@@ -104,12 +123,10 @@ describe('flows against the sandbox', () => {
     expect(Math.abs(req.time - Date.now())).toBeLessThan(60_000);
   });
 
-  it('refuses before calling: no paying appid (CONFIG_MISSING), a currency the account does not settle (NOT_SUPPORTED)', async () => {
+  // The section's `currencies` is checked once, by unifiedorder before the order is written (test/functions/yaband.test.ts).
+  it('refuses before calling when no paying appid is known (CONFIG_MISSING)', async () => {
     const n = emu.sandboxes.yaband.requests.length;
     expect((await rejection(yaband.create(ctx(), input({ payer_appid: undefined })))).message).toContain('config/payment.yaband.sub_app_id');
-    const e = await rejection(yaband.create(ctx(), input({ currency: 'GBP' })));
-    expect(e.code).toBe('NOT_SUPPORTED');
-    expect(e.message).toContain('config/payment.yaband.currencies');
     expect(emu.sandboxes.yaband.requests.length).toBe(n);
   });
 

@@ -1,5 +1,6 @@
-import { AppError, notSupported, providerRejected, providerUnavailable } from '../../core/errors';
+import { AppError, providerRejected, providerUnavailable } from '../../core/errors';
 import { toMajor } from '../../core/money';
+import { answeredAboutAnother } from '../fields';
 import type { PaymentProvider, PaymentReport, ProviderCtx, RefundReport } from '../types';
 import * as notify from './notify';
 import * as t from './transform';
@@ -41,8 +42,19 @@ async function call(ctx: Ctx, service: SuPayService, fields: SuPayFields, unknow
   return f;
 }
 
+/**
+ * `query_trade` by a number of ours (`mch_order_no`: an order's, or a refund's with the refund trade_type);
+ * null when SuPay has none. The answer must be about that number (its `outer_trade_no`).
+ */
+async function queryTrade(ctx: Ctx, no: string, tradeType: string): Promise<SuPayFields | null> {
+  const f = await call(ctx, 'query_trade', { mch_order_no: no, trade_type: tradeType }, true);
+  const other = f && answeredAboutAnother(ctx.log, 'SuPay query_trade', { outer_trade_no: no }, { outer_trade_no: f.outer_trade_no || undefined });
+  if (other) throw other;
+  return f;
+}
+
 async function query(ctx: Ctx, outTradeNo: string): Promise<PaymentReport> {
-  const f = await call(ctx, 'query_trade', { mch_order_no: outTradeNo, trade_type: ctx.config.query_trade_type }, true);
+  const f = await queryTrade(ctx, outTradeNo, ctx.config.query_trade_type);
   return f ? t.paymentReport(f, ctx.config, outTradeNo) : { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
 }
 
@@ -56,9 +68,6 @@ export const suPay: PaymentProvider<SuPayMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`SuPay takes ${input.currency} only once config/payment.supay.currencies lists it (now ${m.currencies.join(', ')})`);
-    }
     const channel = URL_METHODS[input.pay_method];
     let f: SuPayFields;
     try {
@@ -108,7 +117,7 @@ export const suPay: PaymentProvider<SuPayMerchant> = {
   },
 
   async queryRefund(ctx, outRefundNo) {
-    const f = await call(ctx, 'query_trade', { mch_order_no: outRefundNo, trade_type: ctx.config.refund_query_trade_type }, true);
+    const f = await queryTrade(ctx, outRefundNo, ctx.config.refund_query_trade_type);
     return f ? t.refundReport(f, ctx.config, outRefundNo) : { out_refund_no: outRefundNo, state: 'NOT_FOUND' };
   },
 

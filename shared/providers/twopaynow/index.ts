@@ -1,5 +1,6 @@
 import { fromMajor } from '../../core/money';
 import { AppError, notSupported, providerRejected, providerUnavailable } from '../../core/errors';
+import { answeredAboutAnother } from '../fields';
 import type { PaymentProvider, PaymentReport, ProviderCtx } from '../types';
 import * as notify from './notify';
 import * as t from './transform';
@@ -35,16 +36,31 @@ async function call(ctx: Ctx, fn: string, fields: TwoPayNowFields): Promise<TwoP
   throw providerRejected(status, `2paynow ${fn} refused: ${why}${hint}`);
 }
 
-/** `function=query` by 2paynow's trade id, or by our order number when none was stored (sent as `merchant_trade_no`). */
-async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<PaymentReport> {
-  let a: Awaited<ReturnType<typeof call>>;
+/**
+ * `function=query` takes `trade_no`: 2paynow's trade id, or, when none was stored (the create answer was
+ * lost), our order number in that same parameter, as 2paynow's WAP queries take the merchant_trade_no
+ * (protocols/acquirers.md §1b). The answer must be about that trade: its `trade_no` when we asked by it,
+ * its `merchant_trade_no` (when it names one) when we asked by our number.
+ */
+async function queryTrade(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<TwoPayNowAnswer | null> {
+  let a: TwoPayNowAnswer;
   try {
     a = await call(ctx, 'query', { trade_no: tradeNo ?? outTradeNo });
   } catch (err) {
-    // A trade 2paynow never opened (the create answer was lost): nothing can be paid under it.
-    if (err instanceof AppError && err.code === 'PROVIDER_REJECTED' && /not exist/i.test(err.message)) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
+    // A trade 2paynow never opened (the create answer was lost): null.
+    if (err instanceof AppError && err.code === 'PROVIDER_REJECTED' && /not exist/i.test(err.message)) return null;
     throw err;
   }
+  const asked = tradeNo ? { trade_no: tradeNo } : { merchant_trade_no: outTradeNo };
+  const other = answeredAboutAnother(ctx.log, '2paynow query', asked, { trade_no: t.text(a.trade_no), merchant_trade_no: t.text(a.merchant_trade_no) });
+  if (other) throw other;
+  return a;
+}
+
+async function query(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<PaymentReport> {
+  const a = await queryTrade(ctx, outTradeNo, tradeNo);
+  // Nothing can be paid under a trade 2paynow never opened.
+  if (!a) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
   if (t.text(a.trans_status) === undefined) throw providerUnavailable('2paynow query answered without trans_status; try again');
   const report = t.paymentReport(a, outTradeNo, tradeNo, ctx.config.mid);
   if (report.state === 'PAID' && (report.amount === undefined || !report.currency)) {
@@ -64,9 +80,6 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`${SECTION}.currencies is ${m.currencies.join(', ')}: add ${input.currency} there if 2paynow takes it for your account`);
-    }
     if (input.pay_method === 'wechat') {
       const a = await call(ctx, m.jsapi_function, t.jsapiFields(m, input, ctx.notifyUrl));
       const payment = t.requestPayment(a, m.jsapi_answer_field);
@@ -131,11 +144,33 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
     };
   },
 
-  async queryRefund(ctx, outRefundNo) {
+  /**
+   * 2paynow has no refund query: `function=query` gives the trade's refunded total (`refund_amount`), which must
+   * be exactly what the order had refunded before plus this refund (SUCCESS), or exactly what it had before
+   * (NOT_FOUND: refunds are done when answered, so one not counted was never made). Any other total is reported
+   * as the difference, which does not match the refund and is refused, for a person to look at.
+   */
+  async queryRefund(ctx, outRefundNo, refund) {
     if (!ctx.config.refund_function) throw notSupported(NO_REFUND);
-    throw notSupported(
-      `2paynow has no refund query: a refund whose answer was lost is sent again by calling refund with out_refund_no ${outRefundNo} (merchant_refund_no is assumed to be its idempotency key at 2paynow)`,
-    );
+    if (!refund) throw notSupported('a 2paynow refund is found through its order: query it with queryrefund');
+    const a = await queryTrade(ctx, refund.out_trade_no, refund.provider_trade_no);
+    if (!a) return { out_refund_no: outRefundNo, out_trade_no: refund.out_trade_no, state: 'NOT_FOUND' };
+    // An absent total is not read as 0: that would end a refund 2paynow may have made.
+    const currency = t.text(a.currency);
+    const refunded = t.text(a.refund_amount);
+    const total = currency === refund.currency && refunded !== undefined ? fromMajor(refunded, currency) : undefined;
+    if (total === undefined) {
+      throw providerUnavailable(`2paynow query answered without a refunded total in ${refund.currency} (refund_amount ${refunded ?? 'absent'}, currency ${currency ?? 'absent'}); nothing was changed`);
+    }
+    if (total === refund.refunded_before) return { out_refund_no: outRefundNo, out_trade_no: refund.out_trade_no, state: 'NOT_FOUND' };
+    return {
+      out_refund_no: outRefundNo,
+      out_trade_no: refund.out_trade_no,
+      state: 'SUCCESS',
+      amount: total - refund.refunded_before,
+      finished_at: ctx.clock.now(),
+      provider_state: `refunded total ${refunded} ${currency}`,
+    };
   },
 
   notify: {

@@ -1,5 +1,6 @@
 import { notSupported, providerRejected, providerUnavailable, type AppError } from '../../core/errors';
 import type { HttpResponse } from '../../http/client';
+import { answeredAboutAnother } from '../fields';
 import type { PaymentProvider, ProviderCtx, RefundReport } from '../types';
 import { requestJwt } from './jwt';
 import * as notify from './notify';
@@ -87,9 +88,19 @@ async function transactionsOf(ctx: Ctx, outTradeNo: string): Promise<VrTransacti
   return found.data.filter((tx) => tx.merchantReference === outTradeNo);
 }
 
-/** The order's transaction: by the id stored at creation, else found by its merchantReference. */
+/**
+ * The order's transaction: by the id stored at creation (the answer must be that transaction, of this
+ * order), else found by its merchantReference.
+ */
 async function transactionFor(ctx: Ctx, outTradeNo: string, providerTradeNo?: string): Promise<VrTransaction | null> {
-  if (providerTradeNo) return readTransaction(ctx, providerTradeNo);
+  if (providerTradeNo) {
+    const tx = await readTransaction(ctx, providerTradeNo);
+    const other =
+      tx &&
+      answeredAboutAnother(ctx.log, 'VR Payment transaction read', { id: providerTradeNo, merchantReference: outTradeNo }, { id: String(tx.id), merchantReference: tx.merchantReference });
+    if (other) throw other;
+    return tx;
+  }
   return t.pickTransaction(await transactionsOf(ctx, outTradeNo)) ?? null;
 }
 
@@ -115,9 +126,6 @@ export const vrPayment: PaymentProvider<VrMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`VR Payment takes ${input.currency} only if config/payment.vr.currencies lists it (now ${m.currencies.join(', ')})`);
-    }
     if (m.method_configurations && m.method_configurations[input.pay_method] === undefined) {
       throw notSupported(`pay_method "${input.pay_method}" has no payment method configuration: set config/payment.vr.method_configurations.${input.pay_method}`);
     }

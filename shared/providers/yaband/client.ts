@@ -1,6 +1,8 @@
 import { providerRejected, providerUnavailable } from '../../core/errors';
+import { answeredAboutAnother } from '../fields';
 import type { ProviderCtx } from '../types';
 import { signRequest } from './sign';
+import { queriedTrade, str } from './transform';
 import { PAYMENTS_PATH, type YabandAnswer, type YabandData, type YabandFields, type YabandMerchant, type YabandMethod } from './wire';
 
 /**
@@ -37,4 +39,20 @@ export async function call(ctx: ProviderCtx<YabandMerchant>, method: YabandMetho
     throw providerUnavailable(`YabandPay ${method} answered without data; try again`);
   }
   return answer.data as YabandFields;
+}
+
+/**
+ * `v3.QueryOrder` for one trade (its `transaction_info` read over `data`). The answer must be about that
+ * trade and, when `orderId` is given, that order; an answer about another is refused.
+ */
+export async function queryOrder(ctx: ProviderCtx<YabandMerchant>, tradeId: string, orderId?: string): Promise<YabandFields> {
+  const trade = queriedTrade(await call(ctx, 'v3.QueryOrder', { trade_id: tradeId }));
+  const other = answeredAboutAnother(
+    ctx.log,
+    'YabandPay v3.QueryOrder',
+    { trade_id: tradeId, order_id: orderId },
+    { trade_id: str(trade, 'trade_id'), order_id: str(trade, 'order_id') },
+  );
+  if (other) throw other;
+  return trade;
 }

@@ -1,9 +1,13 @@
 import { configMissing, conflict, notSupported, providerUnavailable } from '../../core/errors';
+import { answeredAboutAnother } from '../fields';
 import type { PaymentProvider, PaymentReport } from '../types';
-import { call } from './client';
+import { call, queryOrder } from './client';
 import * as notify from './notify';
 import * as t from './transform';
 import { PAGE_METHODS, YABAND_CURRENCIES, type YabandMerchant } from './wire';
+
+/** How far the refund query's window reaches beyond the refund's creation and now, for clock skew. */
+const REFUND_WINDOW_MARGIN_MS = 10 * 60_000;
 
 /** Answers to a create for an order_id Yaband already settled. */
 const SETTLED: Partial<Record<PaymentReport['state'], 'already_paid' | 'already_closed'>> = { PAID: 'already_paid', CLOSED: 'already_closed', FAILED: 'already_closed' };
@@ -21,9 +25,6 @@ export const yaband: PaymentProvider<YabandMerchant> = {
 
   async create(ctx, input) {
     const m = ctx.config;
-    if (!m.currencies.includes(input.currency)) {
-      throw notSupported(`this YabandPay account settles ${m.currencies.join(', ')}, not ${input.currency}: add it to config/payment.yaband.currencies if the account takes it`);
-    }
     if (input.pay_method === 'wechat') {
       const subAppId = m.sub_app_id ?? input.payer_appid;
       if (!subAppId) throw configMissing('YabandPay needs the paying mini-program: the call carried no APPID, so set config/payment.yaband.sub_app_id');
@@ -40,6 +41,7 @@ export const yaband: PaymentProvider<YabandMerchant> = {
         prepay_id: payment.package.replace(/^prepay_id=/, ''),
         prepay_expires_at: ctx.clock.now() + 2 * 3600_000, // WeChat's prepay_id lives 2 hours
         provider_trade_no: tradeId,
+        settlement: t.settlementOf(data),
       };
     }
     const subPayMethod = PAGE_METHODS[input.pay_method];
@@ -47,14 +49,13 @@ export const yaband: PaymentProvider<YabandMerchant> = {
     const data = await call(ctx, 'v3.CreatePayments', t.pagePaymentData(m, input, subPayMethod, ctx.notifyUrl));
     const url = t.str(data, 'url');
     if (!url) throw providerUnavailable('YabandPay v3.CreatePayments answered without url; try again');
-    return { kind: 'redirect', url, provider_trade_no: t.str(data, 'trade_id') };
+    return { kind: 'redirect', url, provider_trade_no: t.str(data, 'trade_id'), settlement: t.settlementOf(data) };
   },
 
   async query(ctx, outTradeNo, tradeId) {
     // No trade_id: Yaband never answered the create, so the payer never got anything to pay with.
     if (!tradeId) return { out_trade_no: outTradeNo, state: 'NOT_FOUND' };
-    const data = await call(ctx, 'v3.QueryOrder', { trade_id: tradeId });
-    return t.paymentReport(ctx.config, t.queriedTrade(data), outTradeNo);
+    return t.paymentReport(ctx.config, await queryOrder(ctx, tradeId, outTradeNo), outTradeNo);
   },
 
   async close(ctx, outTradeNo, tradeId) {
@@ -81,10 +82,31 @@ export const yaband: PaymentProvider<YabandMerchant> = {
     };
   },
 
-  async queryRefund() {
-    throw notSupported(
-      'YabandPay has no refund query: a refund ends with its notification; to send a refund again, call refund with the same out_refund_no (it is Yaband\'s m_refund_id)',
+  // Yaband pays a CNY payment out in EUR, and can refund it in EUR (config refund_currency).
+  refundsInSettlementCurrency: true,
+
+  /**
+   * Yaband has no query for one refund: `refund_query_method` lists the account's refunds of a time window
+   * (from the refund's creation to now) [?], and ours is the entry with our `m_refund_id`, which must be of the
+   * order's trade. Not listed proves nothing (the method is an assumption): the refund stays in flight.
+   */
+  async queryRefund(ctx, outRefundNo, refund) {
+    if (!refund) throw notSupported('a YabandPay refund is found through its order: query it with queryrefund');
+    if (!refund.provider_trade_no) throw conflict(`order ${refund.out_trade_no} has no YabandPay trade_id, so refund ${outRefundNo} was never sent`);
+    const m = ctx.config;
+    const at = (ms: number) => (m.time_unit === 'ms' ? ms : Math.floor(ms / 1000));
+    const method = m.refund_query_method;
+    const data = await call(ctx, method, { start_time: at(refund.created_at - REFUND_WINDOW_MARGIN_MS), end_time: at(ctx.clock.now() + REFUND_WINDOW_MARGIN_MS) });
+    const entry = t.refundEntries(data).find((e) => t.str(e, 'm_refund_id') === outRefundNo);
+    if (!entry) return { out_refund_no: outRefundNo, out_trade_no: refund.out_trade_no, state: 'PROCESSING' };
+    const other = answeredAboutAnother(
+      ctx.log,
+      `YabandPay ${method}`,
+      { trade_id: refund.provider_trade_no, order_id: refund.out_trade_no },
+      { trade_id: t.str(entry, 'trade_id'), order_id: t.str(entry, 'order_id') },
     );
+    if (other) throw other;
+    return t.refundReport(m, entry, refund.out_trade_no);
   },
 
   notify: {

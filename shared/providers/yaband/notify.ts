@@ -1,9 +1,9 @@
 import { AppError } from '../../core/errors';
 import { HttpUnavailableError } from '../../http/client';
 import { NotificationRejected, type NotifyEvent, type NotifyHint, type NotifyReply, type NotifyRequest, type ProviderCtx } from '../types';
-import { call } from './client';
+import { queryOrder } from './client';
 import { verifyNotifySign } from './sign';
-import { paymentReport, queriedTrade, refundReport, str } from './transform';
+import { paymentReport, refundReport, str } from './transform';
 import type { YabandFields, YabandMerchant } from './wire';
 
 interface Notification {
@@ -41,7 +41,7 @@ export function peek(req: NotifyRequest): NotifyHint {
 /** Asks Yaband about the trade; not being able to ask is a reason to hear the notification again later. */
 async function queryTrade(ctx: ProviderCtx<YabandMerchant>, tradeId: string): Promise<YabandFields> {
   try {
-    return queriedTrade(await call(ctx, 'v3.QueryOrder', { trade_id: tradeId }));
+    return await queryOrder(ctx, tradeId);
   } catch (err) {
     if (err instanceof HttpUnavailableError || err instanceof AppError) {
       throw new NotificationRejected(`v3.QueryOrder could not confirm trade ${tradeId}: ${err.message}`);
@@ -56,8 +56,8 @@ const major = (f: YabandFields) => `${str(f, 'amount') ?? '?'} ${str(f, 'currenc
  * Verifies the sign over `data` with this account's secret, then confirms with `v3.QueryOrder` (Yaband's
  * notification state is not trusted alone): the trade must be the notified order, and a paid claim must match
  * the query's amount and currency. What gets applied is the query's answer. A refund notification (it names
- * `m_refund_id`; Yaband has no refund query) is applied from its signed data once the query shows the trade is
- * that order's and was paid.
+ * `m_refund_id`; Yaband has no single-refund query, only a refund list) is applied from its signed data once
+ * the query shows the trade is that order's and was paid.
  */
 export async function verify(ctx: ProviderCtx<YabandMerchant>, req: NotifyRequest): Promise<NotifyEvent> {
   const m = ctx.config;
@@ -91,7 +91,8 @@ export async function verify(ctx: ProviderCtx<YabandMerchant>, req: NotifyReques
   return {
     kind: 'payment',
     dedupe_key: `yaband:payment:${orderId}:${tradeId}:${told.provider_state ?? ''}`,
-    report: queried,
+    // The settlement as v3.QueryOrder reports it, else as the (signed) notification does.
+    report: { ...queried, settlement: queried.settlement ?? told.settlement },
     fields: { notification: data, queried_state: queried.provider_state },
   };
 }

@@ -1,4 +1,5 @@
 import { fromMajor, toMajor } from '../../core/money';
+import type { Settlement } from '../../payments/settlement';
 import type { MerchantIds } from '../../store/orders';
 import { requestPaymentFields, text } from '../fields';
 import type { CreatePaymentInput, PaymentReport, RefundInput, RefundReport, RequestPaymentFields } from '../types';
@@ -90,7 +91,20 @@ export function paymentReport(m: YabandMerchant, f: YabandFields, outTradeNo: st
     merchant: { mchid: m.user, ...(subAppId ? { sub_appid: subAppId } : {}) },
     payer_openid: str(f, 'sub_open_id'),
     provider_state: state,
+    settlement: settlementOf(f),
   };
+}
+
+/**
+ * What Yaband pays the merchant out for a trade (`settlement_amount` in `settlement_currency` at
+ * `exchange_rate`, MiniPay's answer [V]); undefined unless amount and currency are both readable.
+ */
+export function settlementOf(f: YabandFields): Settlement | undefined {
+  const currency = str(f, 'settlement_currency');
+  const amount = currency ? fromMajor(str(f, 'settlement_amount'), currency) : undefined;
+  if (!currency || amount === undefined) return undefined;
+  const rate = str(f, 'exchange_rate');
+  return { settlement_amount: amount, settlement_currency: currency, ...(rate ? { exchange_rate: rate } : {}) };
 }
 
 /** `v3.QueryOrder` answers with the trade under `transaction_info` [V]; fields outside it are read too. */
@@ -99,12 +113,16 @@ export function queriedTrade(data: YabandFields): YabandFields {
   return info && typeof info === 'object' ? { ...data, ...(info as YabandFields) } : data;
 }
 
-/** `v3.CreateRefund`: the merchant refund number is our out_refund_no; same currency as the order. */
+/**
+ * `v3.CreateRefund`: the merchant refund number is our out_refund_no; the amount in the order's currency, or
+ * in the settlement currency when the refund is made in that (config refund_currency).
+ */
 export function refundData(input: RefundInput, tradeId: string, notifyUrl: string): YabandData {
+  const { amount, currency } = input.settled ?? input;
   return withoutEmpty({
     trade_id: tradeId,
-    refund_amount: toMajor(input.amount, input.currency),
-    refund_currency: input.currency,
+    refund_amount: toMajor(amount, currency),
+    refund_currency: currency,
     refund_description: input.reason ?? `Refund of order ${input.out_trade_no}`,
     notify_url: notifyUrl,
     m_refund_id: input.out_refund_no,
@@ -119,8 +137,9 @@ const REFUND_STATE: Record<string, RefundReport['state']> = {
 };
 
 /**
- * A refund notification's `data`: `m_refund_id` is ours; the refunded amount is `refund_amount` [?], else
- * `amount` (then a partial refund's notification will not match the refund and is refused, never misapplied).
+ * A refund notification's `data` (or an entry of the refund query's list): `m_refund_id` is ours; the refunded
+ * amount is `refund_amount` in `refund_currency` [?], else `amount` (then a partial refund's notification will
+ * not match the refund and is refused, never misapplied).
  */
 export function refundReport(m: YabandMerchant, f: YabandFields, outTradeNo: string): RefundReport {
   const state = str(f, 'state');
@@ -131,7 +150,17 @@ export function refundReport(m: YabandMerchant, f: YabandFields, outTradeNo: str
     state: REFUND_STATE[state ?? ''] ?? 'PROCESSING',
     refund_id: str(f, 'refund_id'),
     amount: currency ? fromMajor(str(f, 'refund_amount') ?? str(f, 'amount'), currency) : undefined,
+    currency,
     merchant: { mchid: m.user },
     provider_state: state,
   };
+}
+
+/**
+ * The refunds a refund-list answer holds [?]: the first array among `data`'s fields (e.g. `list`), its
+ * object entries only.
+ */
+export function refundEntries(data: YabandFields): YabandFields[] {
+  const list = Object.values(data).find(Array.isArray) as unknown[] | undefined;
+  return (list ?? []).filter((e): e is YabandFields => !!e && typeof e === 'object' && !Array.isArray(e));
 }

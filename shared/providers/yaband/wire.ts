@@ -5,7 +5,8 @@
  */
 export const PAYMENTS_PATH = '/Payments';
 
-export type YabandMethod = 'v3.CreatePaymentsWechatMiniPay' | 'v3.CreatePayments' | 'v3.QueryOrder' | 'v3.CreateRefund';
+/** The methods called; the refund query's is config (`refund_query_method`), as its shape is unconfirmed. */
+export type YabandMethod = 'v3.CreatePaymentsWechatMiniPay' | 'v3.CreatePayments' | 'v3.QueryOrder' | 'v3.CreateRefund' | YabandMerchant['refund_query_method'];
 
 /** Request data as sent: strings and whole numbers, no empty values (the official library and TIG sign empties differently). */
 export type YabandData = Record<string, string | number>;
@@ -49,4 +50,9 @@ export interface YabandMerchant {
   /** Where the payment page sends the payer afterwards (payment-page methods only). */
   redirect_url?: string;
   currencies: string[];
+  /**
+   * The method that lists refunds made in a time window (`start_time`, `end_time` in `time_unit`), read for the
+   * entry whose `m_refund_id` is ours [?]: `v3.TimeRefundOrder` by default.
+   */
+  refund_query_method: string;
 }
