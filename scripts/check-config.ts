@@ -1,13 +1,14 @@
 /**
  * `npm run check-config -- <file.json> [...]`: validates config documents exactly as the functions do.
  * `npm run check-config -- --schema` prints the JSON Schema of config/payment (also in schema/).
- * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`, `contract`, `face`).
+ * A file's name or its `_id` tells which document it is (`payment`, `payment_<appid>`, `contract`, `face`, `template`).
  */
 import { readFileSync } from 'fs';
 import { basename } from 'path';
 import { validatePaymentDoc } from '../shared/config/payment-load';
 import { PaymentConfigSchema } from '../shared/config/payment';
 import { contractConfig } from '../shared/config/contract';
+import { templateConfig } from '../shared/config/template';
 import { faceConfig } from '../shared/config/face';
 
 export function checkConfigFile(file: string): { ok: boolean; lines: string[] } {
@@ -26,6 +27,12 @@ export function checkConfigFile(file: string): { ok: boolean; lines: string[] } 
   if (id === 'face') {
     const c = faceConfig.validate(doc as Record<string, unknown>);
     return c.ok ? { ok: true, lines: [`${file}: config/face is valid (version ${c.config.version})`] } : { ok: false, lines: c.problems.map((p) => `${file}: ${p}`) };
+  }
+  if (id === 'template') {
+    const t = templateConfig.validate(doc as Record<string, unknown>);
+    return t.ok
+      ? { ok: true, lines: [`${file}: config/template is valid (${Object.keys(t.config.templates).length} templates)`] }
+      : { ok: false, lines: t.problems.map((p) => `${file}: ${p}`) };
   }
   if (!/^payment(_.+)?$/.test(id)) {
     return { ok: false, lines: [`${file}: cannot tell which document this is; name the file payment.json or payment_<appid>.json, or set _id`] };

@@ -23,11 +23,11 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 const read = (fn: string, file: string) => readFileSync(join(outDir, fn, file), 'utf8');
 
-it('builds every function, pay, notify, contract and face-verify among them', () => {
-  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract', 'face-verify']));
+it('builds every function, pay, notify, contract, face-verify and template-msg among them', () => {
+  expect(names).toEqual(expect.arrayContaining(['pay', 'notify', 'contract', 'face-verify', 'template-msg']));
 });
 
-describe.each(['pay', 'notify', 'contract', 'face-verify'])('dist/%s', (fn) => {
+describe.each(['pay', 'notify', 'contract', 'face-verify', 'template-msg'])('dist/%s', (fn) => {
   it('has index.js, package.json, config.json and request-promise.js', () => {
     for (const f of ['index.js', 'package.json', 'config.json', 'request-promise.js']) {
       expect(existsSync(join(outDir, fn, f))).toBe(true);
@@ -88,6 +88,18 @@ it('the built pay and notify run with the real wx-server-sdk', () => {
   expect(notifyResult.body).toContain('HTTP-trigger');
   expect(contractResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('sign_url') } });
   expect(faceResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('check, start, status') } });
+});
+
+it('the built template-msg runs with the real wx-server-sdk and declares its openapi permission', () => {
+  expect(JSON.parse(read('template-msg', 'config.json')).permissions.openapi).toEqual(['subscribeMessage.send']);
+  const script = `
+    const fn = require(${JSON.stringify(join(outDir, 'template-msg', 'index.js'))});
+    fn.main({ action: 'nope' }, {}).then((r) => process.stdout.write(JSON.stringify(r)), (err) => { console.error(err); process.exit(1); });
+  `;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.WX_CONTEXT_KEYS;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, env, encoding: 'utf8', timeout: 60_000 }));
+  expect(out).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('send, send_batch') } });
 });
 
 it('the built request-promise.js, with its deferred dependencies, makes a real request (TLS included)', async () => {

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: prints a table of figures (bundle sizes, cold-load ratios, cold first unifiedorder under v2,
  * v3 and each acquirer (yaband, 2paynow, supay, vr), the CPU cost of a v3 notification's crypto and of each
- * acquirer's notification check, v2 and v3 notify throughput and latency, the duplicate-notification storm).
+ * acquirer's notification check, v2 and v3 notify throughput and latency, the duplicate-notification storm,
+ * template-msg's token fetches per 1,000 concurrent sends and its send latency).
  * Timing never fails the run; it exits non-zero only when a flow breaks.
  * Progress goes to stderr, the table to stdout.
  */
@@ -14,7 +15,7 @@ import { promisify } from 'util';
 import { buildSync } from 'esbuild';
 import { buildAll } from '../build';
 import { startEmulator, type Emulator } from '../emulator/server';
-import { DEMO_APPID, DEMO_OPENID } from '../emulator/seed';
+import { DEMO_APPID, DEMO_OA_APPID, DEMO_OPENID } from '../emulator/seed';
 import { signV2 } from '../../shared/providers/wechatpay-v2/sign';
 import { headerProblem, signatureVerifies } from '../../shared/providers/wechatpay-v3/sign';
 import { aes256GcmDecrypt, aes256GcmEncrypt } from '../../shared/crypto/aes-gcm';
@@ -697,6 +698,46 @@ async function acquirerNotifyCpu(emu: Emulator) {
   }
 }
 
+// ---- template-msg ---------------------------------------------------------------------------------------
+
+const MSG_BURST = 1000;
+const MSG_LATENCY_COUNT = 300;
+const MSG_LATENCY_CONCURRENCY = 10;
+
+/**
+ * Official-account template messages through `POST /fn/template-msg`: how many access-token fetches 1,000
+ * sends in flight at once cause from a cold token cache (one, however many instances ask), and the latency
+ * of a send once the token is cached (our function, the store, the sandbox's send).
+ */
+async function templateMsgBench(emu: Emulator) {
+  const send = (to: string) =>
+    httpJson<{ ok: boolean; error?: unknown }>(`${emu.url}/fn/template-msg`, 'POST', {
+      action: 'send',
+      template: 'system_message',
+      to,
+      values: { content: 'Reconciliation done', source: 'pay', sender: 'system', remind_time: '2026-06-01 23:00' },
+    }, { 'x-wx-source': 'wx_client,scf' });
+  const run = `b${randomBytes(3).toString('hex')}`;
+  await httpRequest(`${emu.url}/db/pay_cache/${encodeURIComponent(`wechat-access-token:${DEMO_OA_APPID}`)}`, 'DELETE');
+  const before = emu.sandboxes['wechat-api'].tokens.fetchCount(DEMO_OA_APPID);
+  progress(`template-msg: ${MSG_BURST} concurrent sends from a cold token cache`);
+  const burst = await pool(Array.from({ length: MSG_BURST }, (_, i) => `o-${run}-burst-${i}`), MSG_BURST, (to) => send(to));
+  const failed = burst.filter((r) => !r.ok);
+  if (failed.length) throw new Error(`${failed.length} template sends failed, e.g. ${JSON.stringify(failed[0].error)}`);
+  row(`template-msg token fetches per ${MSG_BURST.toLocaleString('en')} concurrent sends`, String(emu.sandboxes['wechat-api'].tokens.fetchCount(DEMO_OA_APPID) - before), '1');
+
+  progress(`template-msg: ${MSG_LATENCY_COUNT} sends, c=${MSG_LATENCY_CONCURRENCY}`);
+  const lat: number[] = [];
+  await pool(Array.from({ length: MSG_LATENCY_COUNT }, (_, i) => `o-${run}-lat-${i}`), MSG_LATENCY_CONCURRENCY, async (to) => {
+    const t0 = performance.now();
+    const r = await send(to);
+    lat.push(performance.now() - t0);
+    if (!r.ok) throw new Error(`template send failed: ${JSON.stringify(r.error)}`);
+  });
+  row(`template-msg send latency p50 (c=${MSG_LATENCY_CONCURRENCY})`, ms(percentile(lat, 50)));
+  row(`  template-msg send latency p99`, ms(percentile(lat, 99)));
+}
+
 // ---- main --------------------------------------------------------------------------------------------
 
 function printTable() {
@@ -741,6 +782,7 @@ async function main() {
     await notifyThroughput(emu);
     await v3NotifyThroughput(emu);
     await notifyStorm(emu, hooks);
+    await templateMsgBench(emu);
   } finally {
     await emu?.close().catch((err: Error) => progress(`closing the emulator: ${err.message}`));
     rmSync(tmp, { recursive: true, force: true });

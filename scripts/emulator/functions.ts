@@ -1,6 +1,7 @@
 import { payHandler } from '../../functions/pay/handler';
 import { notifyHandler } from '../../functions/notify/handler';
 import { contractHandler } from '../../functions/contract/handler';
+import { templateMsgHandler } from '../../functions/template-msg/handler';
 import { faceVerifyMain } from '../../functions/face-verify/handler';
 import type { Cloud } from '../../shared/runtime/port';
 
@@ -9,5 +10,6 @@ export const FUNCTIONS: Record<string, (event: unknown, cloud: Cloud) => Promise
   pay: payHandler,
   notify: notifyHandler,
   contract: contractHandler,
+  'template-msg': templateMsgHandler,
   'face-verify': faceVerifyMain,
 };

@@ -132,3 +132,64 @@ export async function seedFaceIfEmpty(store: DocStore, opts: { baseUrl: string }
   });
   return true;
 }
+
+/** The demo official account (its secret is made when config/template is seeded and kept there). */
+export const DEMO_OA_APPID = 'wx00aa00aa00aa00aa';
+/** The demo mini-program's id at UnionPay (mpId). */
+export const DEMO_UNIONPAY_MP_ID = 'upmp0000demo';
+
+/**
+ * The templates the demo accounts own at WeChat (as added from the library in their consoles), with the
+ * keys each takes. The emulator tells the wechat-api sandbox about them; config/template names them by id.
+ */
+export const DEMO_TEMPLATES = [
+  { appid: DEMO_OA_APPID, kind: 'template', id: 'demo-tpl-payment-reminder', keys: ['keyword1', 'keyword2', 'keyword3', 'keyword4', 'keyword5'] },
+  { appid: DEMO_OA_APPID, kind: 'template', id: 'demo-tpl-visitor-approval', keys: ['keyword1', 'keyword2', 'keyword3', 'keyword4'] },
+  { appid: DEMO_OA_APPID, kind: 'template', id: 'demo-tpl-visitor-result', keys: ['keyword1', 'keyword2', 'keyword3', 'keyword4'] },
+  { appid: DEMO_OA_APPID, kind: 'template', id: 'demo-tpl-system-message', keys: ['keyword1', 'keyword2', 'keyword3', 'keyword4'] },
+  { appid: DEMO_APPID, kind: 'subscribe', id: 'demo-sub-order-paid', keys: ['character_string1', 'thing2', 'amount3', 'time4', 'phrase5'] },
+] as const;
+
+/**
+ * On a store without `config/template`, writes one where every channel works against the sandboxes: the
+ * four built-in templates on the demo official account (only their ids are given, the rest is built in), a
+ * subscribe template of the demo mini-program, and a UnionPay template sent with config/contract's active set.
+ */
+export async function seedTemplateIfEmpty(store: DocStore, opts: { baseUrl: string }): Promise<boolean> {
+  if (await store.get('config', 'template')) return false;
+  await store.insert('config', 'template', {
+    official_account: { appid: DEMO_OA_APPID, secret: randomKey(), api_base: `${opts.baseUrl}/sandbox/wechat-api`, miniprogram_appid: DEMO_APPID },
+    unionpay: { parameter_set: 'active', mp_id: DEMO_UNIONPAY_MP_ID },
+    currency: 'CNY',
+    templates: {
+      payment_reminder: { template_id: 'demo-tpl-payment-reminder', page: 'pages/order/detail' },
+      visitor_approval: { template_id: 'demo-tpl-visitor-approval', recipients: ['o-demo-approver'] },
+      visitor_result: { template_id: 'demo-tpl-visitor-result' },
+      system_message: { template_id: 'demo-tpl-system-message' },
+      order_paid: {
+        channel: 'subscribe',
+        template_id: 'demo-sub-order-paid',
+        title: 'order paid (subscribe)',
+        fields: {
+          order_no: { key: 'character_string1' },
+          goods: { key: 'thing2' },
+          amount: { key: 'amount3' },
+          paid_at: { key: 'time4' },
+          state: { key: 'phrase5' },
+        },
+        page: 'pages/order/detail',
+        miniprogram_state: 'developer',
+        lang: 'zh_CN',
+        clients: true,
+      },
+      unionpay_paid: {
+        channel: 'unionpay',
+        template_id: 'UPT0000001',
+        title: '支付成功通知',
+        desc: '您的订单已支付成功',
+        fields: { order_no: { key: 'MU00000201', type: 'character_string' }, amount: { key: 'MU00000204', type: 'amount' } },
+      },
+    },
+  });
+  return true;
+}

@@ -7,8 +7,8 @@ import type { AddressInfo } from 'net';
 import { systemClock, type Clock } from '../../shared/core/clock';
 import { jsonLogger, memoryLogger, type Logger } from '../../shared/core/logger';
 import { createHttpClient } from '../../shared/http/client';
-import { localCloud, localStore } from '../../shared/runtime/local';
-import type { Cloud, DocStore, WxContext } from '../../shared/runtime/port';
+import { localCloud, localOpenApi, localStore } from '../../shared/runtime/local';
+import type { Cloud, DocStore, OpenApi, WxContext } from '../../shared/runtime/port';
 import { clearConfigCaches } from '../../shared/config/caches';
 import { wechatPayV2Sandbox } from '../sandbox/wechatpay-v2';
 import { wechatPayV3Sandbox } from '../sandbox/wechatpay-v3';
@@ -24,7 +24,7 @@ import { publicKeyOf } from '../../shared/crypto/rsa';
 import { sandboxTls } from '../sandbox/tls';
 import type { Sandbox, SandboxRequest } from '../sandbox/types';
 import { FUNCTIONS } from './functions';
-import { seedIfEmpty, seedContractIfEmpty, seedFaceIfEmpty } from './seed';
+import { seedIfEmpty, seedContractIfEmpty, seedFaceIfEmpty, seedTemplateIfEmpty, DEMO_APPID, DEMO_APP_SECRET, DEMO_TEMPLATES } from './seed';
 
 export interface EmulatorOptions {
   port?: number;
@@ -185,6 +185,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     }
   }
 
+  /** `cloud.openapi` as the platform runs it for the demo mini-program (set once the port is known). */
+  let openapi: OpenApi | undefined;
+
   async function invoke(name: string, event: unknown, context: WxContext = {}): Promise<unknown> {
     const fn = functions[name];
     if (!fn) throw Object.assign(new Error(`no function ${name}`), { status: 404 });
@@ -193,6 +196,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       context,
       http: httpClient,
       cloudPay: cloudpay.cloudPay,
+      openapi: openapi!,
       clock,
       log,
       callFunction: (callee, data, caller) => invoke(callee, data, { ...caller, SOURCE: `${caller.SOURCE ?? 'wx_unknown'},scf` }),
@@ -338,9 +342,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     tlsUrl = `https://${host}:${await listen(tlsServer, opts.port ? opts.port + 1 : 0)}`;
   }
 
+  // The platform holds the mini-program's credentials: its cloud calls use its own token from the sandbox.
+  wechatApi.addApp(DEMO_APPID, DEMO_APP_SECRET);
+  openapi = localOpenApi({ app: { appid: DEMO_APPID, secret: DEMO_APP_SECRET, api_base: `${url}/sandbox/wechat-api` }, store, http: httpClient, clock, log });
+
   if (opts.seed !== false) await seedIfEmpty(store, { baseUrl: url, tlsBaseUrl: tlsUrl, tls, v3Platform });
   if (opts.seed !== false) await seedContractIfEmpty(store, { baseUrl: url, unionpayPublicKeyPem: unionpay.publicKeyPem });
   if (opts.seed !== false) await seedFaceIfEmpty(store, { baseUrl: url });
+  if (opts.seed !== false) await seedTemplateIfEmpty(store, { baseUrl: url });
+  for (const t of DEMO_TEMPLATES) wechatApi.messages.addTemplate(t.appid, t.kind, t.id, [...t.keys]);
   await syncMerchants();
 
   return {

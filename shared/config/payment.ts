@@ -293,6 +293,25 @@ export const PaymentConfigSchema = Type.Object(
             description: "cloud function called with {action: 'paid', order} once paid",
           }),
         ),
+        template: Type.Optional(
+          Type.Object(
+            {
+              name: Pattern(/^[a-z][a-z0-9_]{0,39}$/, 'must be the logical name of a template in config/template', {
+                default: 'payment_reminder',
+                description: 'the template sent; it takes the values order_no, merchant, trade_type, paid_at and amount',
+              }),
+              function: Pattern(/^[A-Za-z0-9_-]{1,60}$/, 'must be a cloud function name', { default: 'template-msg', description: 'the function that sends it' }),
+              merchant: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: "shown as the merchant (收款账户); the order's merchant id when left out" })),
+              trade_type: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'shown as the trade type (交易类型); 微信支付 for WeChat payments, the pay method otherwise' })),
+              recipient_field: Type.Optional(
+                Pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a field name', {
+                  description: "field of the business order holding the recipient's openid on the template's channel (e.g. the official-account openid); the payer's openid when left out",
+                }),
+              ),
+            },
+            { additionalProperties: false, description: 'a template message (config/template) sent once paid; a failed send never undoes the payment and is retried by reconcile' },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

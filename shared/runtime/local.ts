@@ -4,7 +4,9 @@ import { join } from 'path';
 import type { Clock } from '../core/clock';
 import type { Logger } from '../core/logger';
 import type { HttpClient } from '../http/client';
-import type { Cloud, CloudPay, DocStore, Filter, WxContext } from './port';
+import type { Cloud, CloudPay, DocStore, Filter, OpenApi, WxContext } from './port';
+import { callWechatApi, type WechatApp } from '../messaging/access-token';
+import { sharedCache } from '../store/shared-cache';
 
 const COLLECTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -77,6 +79,7 @@ export function localCloud(deps: {
   context: WxContext;
   callFunction: (name: string, data: unknown, caller: WxContext) => Promise<unknown>;
   cloudPay: CloudPay;
+  openapi: OpenApi;
   http: HttpClient;
   clock: Clock;
   log: Logger;
@@ -84,10 +87,30 @@ export function localCloud(deps: {
   return {
     store: deps.store,
     context: () => ({ ...deps.context }),
+    openapi: deps.openapi,
     callFunction: (name, data) => deps.callFunction(name, data, deps.context),
     cloudPay: deps.cloudPay,
     http: deps.http,
     clock: deps.clock,
     log: deps.log,
+  };
+}
+
+/**
+ * The local `cloud.openapi`: what the platform does for a cloud call, done against the wechat-api sandbox with
+ * the mini-program's own access token (the shared token cache in the store). Parameters go from the cloud
+ * call's camelCase to the HTTP API's snake_case; WeChat's errcode comes back as errCode.
+ */
+export function localOpenApi(deps: { app: WechatApp; store: DocStore; http: HttpClient; clock: Clock; log: Logger }): OpenApi {
+  const tokenDeps = { cache: sharedCache(deps.store, deps.clock), http: deps.http, clock: deps.clock, log: deps.log };
+  return {
+    subscribeMessage: {
+      async send(p) {
+        const body = { touser: p.touser, template_id: p.templateId, page: p.page, data: p.data, miniprogram_state: p.miniprogramState, lang: p.lang };
+        const answer = await callWechatApi(tokenDeps, deps.app, '/cgi-bin/message/subscribe/send', body);
+        const errCode = Number(answer.errcode ?? 0);
+        return { errCode, errMsg: errCode ? `openapi.subscribeMessage.send:fail ${errCode} ${answer.errmsg ?? ''}`.trim() : 'openapi.subscribeMessage.send:ok' };
+      },
+    },
   };
 }

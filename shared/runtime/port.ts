@@ -55,10 +55,32 @@ export interface CloudPay {
   queryRefund(params: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
+/** `cloud.openapi.subscribeMessage.send`'s parameters: camelCase, as the cloud call takes them (protocols §3.2). */
+export interface SubscribeMessage {
+  touser: string;
+  templateId: string;
+  page?: string;
+  data: Record<string, { value: string }>;
+  miniprogramState?: 'developer' | 'trial' | 'formal';
+  lang?: string;
+}
+
+/** An openapi call's outcome: errCode 0 is success; WeChat's refusals (43101, 47003, ...) resolve too, never throw. */
+export interface OpenApiResult {
+  errCode: number;
+  errMsg: string;
+}
+
+/** The `cloud.openapi` calls the project uses (declared per function in config.json's permissions.openapi). */
+export interface OpenApi {
+  subscribeMessage: { send(params: SubscribeMessage): Promise<OpenApiResult> };
+}
+
 /** Everything a handler may touch outside itself (DESIGN.md §3). */
 export interface Cloud {
   store: DocStore;
   context(): WxContext;
+  openapi: OpenApi;
   cloudPay: CloudPay;
   callFunction(name: string, data: unknown): Promise<unknown>;
   http: HttpClient;

@@ -1,7 +1,7 @@
 import { systemClock } from '../core/clock';
 import { jsonLogger, type Logger } from '../core/logger';
 import { createHttpClient } from '../http/client';
-import type { Cloud, CloudPay, DocStore, Filter, Patch, WxContext } from './port';
+import type { Cloud, CloudPay, DocStore, Filter, OpenApi, OpenApiResult, Patch, WxContext } from './port';
 
 /*
  * The subset of wx-server-sdk this adapter uses, typed structurally so that this file never imports the SDK
@@ -52,6 +52,7 @@ export interface WxSdk {
   getWXContext(): WxContext;
   callFunction(param: { name: string; data?: unknown }): Promise<{ result?: unknown }>;
   cloudPay: CloudPay;
+  openapi: { subscribeMessage: { send(params: Record<string, unknown>): Promise<{ errCode?: number; errMsg?: string }> } };
 }
 
 const MAX_PAGE = 100;
@@ -148,6 +149,27 @@ export function wxStore(db: WxDatabase): DocStore {
   return store;
 }
 
+/**
+ * `cloud.openapi` resolves `{errCode: 0, errMsg}` on success and rejects with WeChat's errcode as `errCode`
+ * (43101, 47003, -604101 for a permission config.json does not declare, ...): the port resolves both.
+ * A rejection without a numeric errCode (no answer at all) is rethrown.
+ */
+export function wxOpenApi(sdk: Pick<WxSdk, 'openapi'>): OpenApi {
+  const outcome = async (call: () => Promise<{ errCode?: number; errMsg?: string }>): Promise<OpenApiResult> => {
+    try {
+      const r = await call();
+      return { errCode: Number(r?.errCode ?? 0), errMsg: String(r?.errMsg ?? 'ok') };
+    } catch (err) {
+      const e = err as { errCode?: unknown; errMsg?: unknown; message?: unknown };
+      if (typeof e?.errCode !== 'number') throw err;
+      return { errCode: e.errCode, errMsg: String(e.errMsg ?? e.message ?? '') };
+    }
+  };
+  return {
+    subscribeMessage: { send: (params) => outcome(() => sdk.openapi.subscribeMessage.send({ ...params })) },
+  };
+}
+
 export function wxCloud(sdk: WxSdk, deps: { log?: Logger } = {}): Cloud {
   const log = deps.log ?? jsonLogger();
   let store: DocStore | undefined;
@@ -163,6 +185,7 @@ export function wxCloud(sdk: WxSdk, deps: { log?: Logger } = {}): Cloud {
     },
     // getWXContext() reads the current invocation, so it is called each time, never cached.
     context: () => sdk.getWXContext(),
+    openapi: wxOpenApi(sdk),
     cloudPay: sdk.cloudPay,
     async callFunction(name, data) {
       const res = await sdk.callFunction({ name, data });

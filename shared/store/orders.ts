@@ -47,6 +47,8 @@ export interface HookState {
   last_error?: string;
   /** While `running`: when another runner may take over (the first one died). */
   lease_until?: number;
+  /** Steps of the hook that have completed (set_status, call_function, template): a re-run skips them. */
+  steps_done?: string[];
 }
 
 export interface PayOrder {

@@ -196,6 +196,21 @@ export class FakeWxSdk implements WxSdk {
     ]),
   ) as unknown as CloudPay;
 
+  /** Every openapi call (api and params); `openapiErrCode` makes the next ones reject as the SDK does. */
+  readonly openapiCalls: Array<{ api: string; params: Record<string, unknown> }> = [];
+  openapiErrCode = 0;
+  readonly openapi = {
+    subscribeMessage: {
+      send: async (params: Record<string, unknown>): Promise<{ errCode: number; errMsg: string }> => {
+        await tick();
+        this.openapiCalls.push({ api: 'subscribeMessage.send', params: copy(params) });
+        // The SDK rejects with WeChat's errcode as errCode (e.g. 43101), and -604101 without the permission.
+        if (this.openapiErrCode) throw Object.assign(new Error(`errCode: ${this.openapiErrCode}`), { errCode: this.openapiErrCode, errMsg: `openapi.subscribeMessage.send:fail ${this.openapiErrCode}` });
+        return { errCode: 0, errMsg: 'openapi.subscribeMessage.send:ok' };
+      },
+    },
+  };
+
   constructor(private readonly options: FakeWxOptions = {}) {}
 
   /** Make every later call of `api` reject with this SDK error (until cleared with `clearFailure`). */

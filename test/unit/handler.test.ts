@@ -46,6 +46,7 @@ beforeEach(() => {
     store,
     context: () => wx,
     cloudPay: { unifiedOrder: unused, queryOrder: unused, closeOrder: unused, refund: unused, queryRefund: unused },
+    openapi: { subscribeMessage: { send: unused } },
     callFunction: async () => {
       throw new Error('callFunction is not used here');
     },

@@ -74,6 +74,9 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
   let infoCalls = 0;
   const txns = new Map<string, Txn>();
   const queries = new Map<string, number[]>();
+  /** Mini-program template messages (1.0/applet.msg) delivered, and the resp forced per recipient openId. */
+  const messages: Array<Record<string, unknown> & { appId: string; openId: string; msgId: string }> = [];
+  const msgFaults = new Map<string, string>();
   /** The next charges misbehave: `refuse` (a business refusal), `timeout` (taken, but answered too late). */
   let fault: { mode: 'refuse' | 'timeout'; count: number } | null = null;
 
@@ -137,6 +140,24 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
       const params = c ? { contractId: c[0], contractStatus: c[1].status } : { contractStatus: '0' };
       infoCache.set(key, { at: now(), params });
       return up('00', 'success', params);
+    },
+    // protocols/unionpay.md §1.6: backendToken only; valueList keys are the template's field codes.
+    'POST /1.0/applet.msg': (app, b) => {
+      if (typeof b.openId !== 'string' || !b.openId) return up('N62110', 'openId empty');
+      const forced = msgFaults.get(b.openId);
+      if (forced) return up(forced, 'forced by the sandbox');
+      if (typeof b.mpId !== 'string' || !b.mpId || typeof b.templateId !== 'string' || !b.templateId) return up('BC0024', 'mpId and templateId are required');
+      if (!['applet', 'rn', 'html', 'native'].includes(String(b.destType)) || typeof b.destInfo !== 'string' || !b.destInfo) return up('BC0024', 'destType must be applet, rn, html or native, with destInfo');
+      if (typeof b.desc !== 'string' || [...b.desc].length > 200) return up('BC0024', 'desc must be at most 200 characters');
+      const list = b.valueList;
+      if (!Array.isArray(list) || list.length === 0 || !list.every((v) => v && typeof v.key === 'string' && typeof v.value === 'string' && v.value !== '')) {
+        return up('BC0024', 'valueList must be [{key, value}] with non-empty values');
+      }
+      const msgId = id('MSG');
+      const { backendToken: _token, ...fields } = b;
+      void _token;
+      messages.push({ ...fields, appId: app.appId, openId: b.openId, msgId });
+      return up('00', 'success', { msgId });
     },
     'POST /1.0/contract.deduct': (app, b) => {
       if (!merchantSigned(app, b)) return up('BC0025', 'signature verify failed');
@@ -227,6 +248,19 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
       fault = b.mode === 'refuse' || b.mode === 'timeout' ? { mode: b.mode, count: typeof b.count === 'number' ? b.count : 1 } : null;
       return json(200, { fault });
     },
+    /** `{openId, resp}`: mini-program messages to this openId are answered `resp` (an empty resp clears). */
+    'POST /msg-faults': async (req) => {
+      const b = jsonBody(req);
+      if (typeof b.openId !== 'string') return json(400, { error: 'send {openId, resp}' });
+      if (typeof b.resp === 'string' && b.resp) msgFaults.set(b.openId, b.resp);
+      else msgFaults.delete(b.openId);
+      return json(200, { openId: b.openId, resp: b.resp ?? null });
+    },
+    /** `?openId=`: the mini-program messages delivered (to that user). */
+    'GET /messages': async (req) => {
+      const openId = new URL(req.path, 'http://sandbox').searchParams.get('openId');
+      return json(200, { messages: messages.filter((m) => !openId || m.openId === openId) });
+    },
     /** `{appId}`: every backendToken of the app stops working (UnionPay then answers a10). */
     'POST /expire-tokens': async (req) => {
       const appId = String(jsonBody(req).appId ?? '');
@@ -252,6 +286,8 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
     /** When each query of this order reached the sandbox. */
     queryTimes: (orderId: string) => [...(queries.get(orderId) ?? [])],
     infoCalls: () => infoCalls,
+    /** Mini-program template messages delivered (to that openId). */
+    messages: (openId?: string) => messages.filter((m) => !openId || m.openId === openId).map((m) => ({ ...m })),
     /** The charge as the sandbox holds it (one per orderId, however often it was sent). */
     charge: (orderId: string) => txns.get(orderId),
     contractStatus: (contractId: string) => contracts.get(contractId)?.status,

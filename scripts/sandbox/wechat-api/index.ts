@@ -5,6 +5,7 @@
  */
 import { json, type Sandbox, type SandboxRequest, type SandboxResponse } from '../types';
 import { tokenService, wxError, type TokenServiceOptions } from './tokens';
+import { messagesFamily } from './messages';
 import { faceSandbox, type FaceSandboxOptions } from './face';
 
 /** An API that needs an access token: called with the appid the token was issued to. */
@@ -15,6 +16,9 @@ export function wechatApiSandbox(opts: TokenServiceOptions & { face?: FaceSandbo
   const apiRoutes: Record<string, TokenRoute> = {};
   /** Test-control routes of an API family (choose an outcome, inspect state): no access token. */
   const controlRoutes: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> = {};
+  const messages = messagesFamily({ now: opts.now });
+  Object.assign(apiRoutes, messages.api);
+  Object.assign(controlRoutes, messages.control);
   // Face verification (人脸核身), v1 and v2.
   const face = faceSandbox({ now: opts.now, ...opts.face });
   Object.assign(apiRoutes, face.api);
@@ -25,6 +29,8 @@ export function wechatApiSandbox(opts: TokenServiceOptions & { face?: FaceSandbo
     tokens,
     face,
     addApp: tokens.addApp,
+    /** Template and subscribe messages (messages.ts). */
+    messages,
     /** Adds an API family: its token-checked routes and its control routes, each keyed `METHOD /path`. */
     mount(family: { api?: Record<string, TokenRoute>; control?: Record<string, (req: SandboxRequest) => Promise<SandboxResponse>> }) {
       Object.assign(apiRoutes, family.api ?? {});

@@ -1,0 +1,200 @@
+import { AppError, configInvalid, conflict, forbidden, invalidInput, notFound } from '../core/errors';
+import type { Caller } from '../core/handler';
+import { toAppError } from '../core/handler';
+import { sha256Hex } from '../crypto/hash';
+import type { Cloud } from '../runtime/port';
+import { sharedCache } from '../store/shared-cache';
+import { claimSend, finishSend, type MsgSend } from '../store/msg-sends';
+import { loadTemplates, type Template, type TemplateConfig } from '../config/template';
+import { activeApp, contractConfig } from '../config/contract';
+import { HttpUnavailableError } from '../http/client';
+import { describeViolation, templateData } from './fields';
+import { sendOfficialAccount, sendSubscribe, sendUnionPay, type ChannelAnswer, type Outbound } from './channels';
+import type { SendContext } from './outcomes';
+
+export interface SendInput {
+  template: string;
+  /** The recipient's openid on the template's channel; the caller itself when left out. */
+  to?: string;
+  values: Record<string, unknown>;
+  page?: string;
+  /** Names the message: a retry with the same key is the same message and is never delivered twice. */
+  idempotency_key?: string;
+}
+
+export interface SendResult {
+  template: string;
+  to: string;
+  client_msg_id: string;
+  status: 'sent';
+  /** This message had been sent already (by an earlier call with the same id): it was not sent again. */
+  duplicate: boolean;
+  msgid?: string;
+}
+
+export type Loaded = { config: TemplateConfig; templates: Record<string, Template> };
+
+export const loadTemplateConfig = (cloud: Cloud): Promise<Loaded> => loadTemplates(cloud.store, cloud.clock);
+
+/**
+ * Who may send what to whom. Other cloud functions, timers and the payment hooks: any template, to anyone.
+ * A mini-program user: only templates marked `clients`, and only to itself unless the template lists the
+ * recipient (e.g. an approver).
+ */
+export function recipientFor(caller: Caller, t: Template, to: string | undefined): string {
+  if (caller.trusted) {
+    const who = to ?? caller.openid;
+    if (!who) throw invalidInput('to is missing: a cloud function names the recipient');
+    return who;
+  }
+  if (!caller.openid) throw forbidden('template-msg: no OPENID in the WX context; call it from the mini-program or another cloud function');
+  if (!t.clients) throw forbidden(`template ${t.name} is sent by cloud functions only (config/template.templates.${t.name}.clients is false)`);
+  const who = to ?? caller.openid;
+  if (who !== caller.openid && !t.recipients.includes(who)) {
+    throw forbidden(`template ${t.name}: the mini-program may send it only to its own user${t.recipients.length ? ' or the recipients config/template lists' : ''}`);
+  }
+  return who;
+}
+
+/**
+ * The message's id, also sent as WeChat's `client_msg_id`: the same template, recipient and content (or the
+ * same idempotency key) always give the same id, so a retried send is recognised and not delivered again.
+ * A client's ids are its own (its openid takes part), so one user cannot pre-empt another's message.
+ */
+export function messageId(parts: { template: string; to: string; content: string; key?: string; client?: string }): string {
+  const what = parts.key !== undefined ? `key:${parts.key}` : `content:${parts.content}`;
+  return sha256Hex([parts.template, parts.to, parts.client ? `client:${parts.client}` : 'fn', what].join('\n')).slice(0, 32);
+}
+
+const canonical = (data: Record<string, string>, page?: string) => JSON.stringify([Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)), page ?? null]);
+
+/** Sends one message (or recognises it as sent already) and records it; a refusal is thrown as an AppError. */
+export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, input: SendInput): Promise<SendResult> {
+  const t = loaded.templates[input.template];
+  if (!t) throw notFound(`no template ${input.template} in config/template; templates: ${Object.keys(loaded.templates).sort().join(', ') || 'none yet'}`);
+  const to = recipientFor(caller, t, input.to);
+  const { data, violations } = templateData(t, input.values, loaded.config.currency);
+  if (violations.length) throw invalidInput(`template ${t.name}: ${violations.map(describeViolation).join('; ')}`);
+  const page = input.page ?? t.page;
+  const content = canonical(data, page);
+  const contentHash = sha256Hex(content).slice(0, 32);
+  const id = messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid });
+  const now = cloud.clock.now();
+  const claim = await claimSend(
+    cloud.store,
+    {
+      client_msg_id: id,
+      template: t.name,
+      channel: t.channel,
+      template_id: t.template_id,
+      to,
+      data,
+      content_hash: contentHash,
+      sent_by: { source: caller.source, ...(caller.trusted ? {} : { openid: caller.openid }) },
+    },
+    now,
+  );
+  const base = { template: t.name, to, client_msg_id: id };
+  if (!claim.claimed) {
+    const e = claim.existing;
+    if (e.content_hash !== contentHash) throw conflict(`idempotency_key was used for another message of template ${t.name} to ${to}: use a new key`);
+    if (e.status === 'sent') return { ...base, status: 'sent', duplicate: true, ...(e.msgid ? { msgid: e.msgid } : {}) };
+    throw conflict(`this message (${id}) is being sent by another call right now; ask again in a few seconds`);
+  }
+  const ctx: SendContext = { channel: t.channel, template: t.name, template_id: t.template_id, to, appid: '', now };
+  const message: Outbound = { template: t, to, data, client_msg_id: id, ...(page ? { page } : {}) };
+  let answer: ChannelAnswer;
+  try {
+    answer = await dispatch(cloud, loaded.config, message, ctx);
+  } catch (err) {
+    // No answer at all (the message may have been delivered), or a config / token problem before sending.
+    const unknown = err instanceof HttpUnavailableError;
+    const error = toAppError(err, 'template-msg', cloud);
+    await finishSend(cloud.store, id, claim.attempt, {
+      status: 'failed',
+      updated_at: cloud.clock.now(),
+      error: errorRecord(error),
+      retryable: unknown || error.code === 'PROVIDER_UNAVAILABLE',
+      retry_after: null,
+      outcome: unknown ? 'unknown' : null,
+    });
+    throw new MessageRefused(error, unknown || error.code === 'PROVIDER_UNAVAILABLE');
+  }
+  if (answer.ok) {
+    await finishSend(cloud.store, id, claim.attempt, { status: 'sent', updated_at: cloud.clock.now(), sent_at: cloud.clock.now(), error: null, retryable: false, retry_after: null, outcome: null, ...(answer.msgid ? { msgid: answer.msgid } : {}) });
+    cloud.log.info('template message sent', { template: t.name, channel: t.channel, client_msg_id: id, attempt: claim.attempt });
+    return { ...base, status: 'sent', duplicate: false, ...(answer.msgid ? { msgid: answer.msgid } : {}) };
+  }
+  const r = answer.refusal;
+  await finishSend(cloud.store, id, claim.attempt, {
+    status: 'failed',
+    updated_at: cloud.clock.now(),
+    error: errorRecord(r.error),
+    retryable: r.retryable,
+    retry_after: r.retry_after ?? null,
+    outcome: null,
+  });
+  cloud.log.warn('template message refused', { template: t.name, channel: t.channel, client_msg_id: id, code: r.error.providerCode ?? r.error.code, retryable: r.retryable });
+  throw new MessageRefused(r.error, r.retryable, r.retry_after);
+}
+
+/** A refusal with what the sender should do about it (the envelope shows code and message; batches show all). */
+export class MessageRefused extends AppError {
+  constructor(
+    e: AppError,
+    readonly retryable: boolean,
+    readonly retryAfter?: number,
+  ) {
+    super(e.code, e.message, e.providerCode);
+  }
+}
+
+const errorRecord = (e: AppError): NonNullable<MsgSend['error']> => ({ code: e.code, ...(e.providerCode ? { provider_code: e.providerCode } : {}), message: e.message });
+
+async function dispatch(cloud: Cloud, config: TemplateConfig, m: Outbound, ctx: SendContext): Promise<ChannelAnswer> {
+  const deps = { cache: sharedCache(cloud.store, cloud.clock), http: cloud.http, clock: cloud.clock, log: cloud.log };
+  switch (m.template.channel) {
+    case 'official_account':
+      return sendOfficialAccount(deps, config, m, { ...ctx, appid: config.official_account!.appid });
+    case 'subscribe':
+      return sendSubscribe(cloud.openapi, m, { ...ctx, appid: 'the mini-program' });
+    case 'unionpay': {
+      const up = config.unionpay!;
+      const contract = await contractConfig.load(cloud.store, cloud.clock);
+      const app = up.parameter_set === 'active' ? activeApp(contract) : contract[up.parameter_set];
+      if (!app) throw configInvalid(`config/template.unionpay.parameter_set is "${up.parameter_set}" but config/contract has no ${up.parameter_set} parameter set`);
+      return sendUnionPay(deps, app, up.mp_id, m, { ...ctx, appid: app.app_id });
+    }
+  }
+}
+
+export interface BatchItemResult {
+  ok: boolean;
+  data?: SendResult;
+  error?: { code: string; message: string; provider_code?: string; retryable: boolean; retry_after?: number };
+}
+
+/** How many messages of a batch are in flight at once. */
+const BATCH_CONCURRENCY = 5;
+
+/** Each item sent as `send` would; one item's refusal does not stop the others. Results in item order. */
+export async function sendBatch(cloud: Cloud, caller: Caller, items: SendInput[]): Promise<{ results: BatchItemResult[]; sent: number; failed: number }> {
+  const loaded = await loadTemplateConfig(cloud);
+  const results: BatchItemResult[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = { ok: true, data: await sendMessage(cloud, caller, loaded, items[i]) };
+      } catch (err) {
+        const e = toAppError(err, 'template-msg', cloud);
+        const retry = e instanceof MessageRefused ? { retryable: e.retryable, ...(e.retryAfter ? { retry_after: e.retryAfter } : {}) } : { retryable: e.code === 'PROVIDER_UNAVAILABLE' };
+        results[i] = { ok: false, error: { code: e.code, message: e.message, ...(e.providerCode ? { provider_code: e.providerCode } : {}), ...retry } };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
+  const sent = results.filter((r) => r.ok).length;
+  return { results, sent, failed: results.length - sent };
+}

@@ -1,0 +1,78 @@
+import type { DocStore } from '../runtime/port';
+
+/** One document per message (its `client_msg_id`), whatever the number of attempts. */
+export const MSG_SENDS = 'msg_sends';
+
+/**
+ * `sending`: an attempt holds the send (until `lease_until`); `sent`: delivered, never sent again;
+ * `failed`: refused or unanswered; `retryable` says whether sending again can help.
+ */
+export type SendStatus = 'sending' | 'sent' | 'failed';
+
+export interface MsgSend {
+  _id: string;
+  client_msg_id: string;
+  template: string;
+  channel: string;
+  template_id: string;
+  to: string;
+  /** What was sent: template key → value. */
+  data: Record<string, string>;
+  /** Identifies the content (and page): a caller's idempotency key may not be reused for other content. */
+  content_hash: string;
+  /** SOURCE of the first caller, and the client's openid when a mini-program sent it. */
+  sent_by: { source: string; openid?: string };
+  status: SendStatus;
+  attempts: number;
+  lease_until: number;
+  created_at: number;
+  updated_at: number;
+  sent_at?: number;
+  msgid?: string;
+  error?: { code: string; provider_code?: string; message: string } | null;
+  retryable?: boolean;
+  /** When a retry may help (45009: the next China-time day). */
+  retry_after?: number | null;
+  /** `unknown`: no answer came, the message may have been delivered. */
+  outcome?: 'unknown' | null;
+}
+
+export type NewSend = Omit<MsgSend, '_id' | 'status' | 'attempts' | 'lease_until' | 'created_at' | 'updated_at'>;
+
+/** How long one attempt holds a send; longer than the HTTP timeout and one token refresh. */
+export const SEND_LEASE_MS = 30_000;
+
+/**
+ * Claims the right to send this message: creates its record, or takes over a record of the same content that
+ * is not `sent` and whose lease has run out, by compare-and-set on `attempts`. When another caller holds it,
+ * it was sent already, or it holds other content, returns that record instead.
+ */
+export async function claimSend(store: DocStore, rec: NewSend, now: number): Promise<{ claimed: true; attempt: number } | { claimed: false; existing: MsgSend }> {
+  const fresh = { ...rec, status: 'sending' as const, attempts: 1, lease_until: now + SEND_LEASE_MS, created_at: now, updated_at: now };
+  if ((await store.insert(MSG_SENDS, rec.client_msg_id, fresh)) === 'created') return { claimed: true, attempt: 1 };
+  const existing = await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id);
+  if (!existing) return claimSend(store, rec, now); // removed meanwhile by an operator
+  // Sent already, in flight, or (under a reused idempotency key) another message: never sent under this id.
+  if (existing.content_hash !== rec.content_hash || existing.status === 'sent' || (existing.status === 'sending' && existing.lease_until > now)) {
+    return { claimed: false, existing };
+  }
+  const attempt = existing.attempts + 1;
+  const took = await store.update(
+    MSG_SENDS,
+    rec.client_msg_id,
+    { attempts: existing.attempts, status: { $ne: 'sent' } },
+    { status: 'sending', attempts: attempt, lease_until: now + SEND_LEASE_MS, updated_at: now, data: rec.data },
+  );
+  if (took) return { claimed: true, attempt };
+  return { claimed: false, existing: (await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id)) ?? existing };
+}
+
+/** Records an attempt's outcome, if this attempt still holds the send. */
+export async function finishSend(
+  store: DocStore,
+  id: string,
+  attempt: number,
+  outcome: Pick<MsgSend, 'status' | 'updated_at'> & Partial<Pick<MsgSend, 'sent_at' | 'msgid' | 'error' | 'retryable' | 'retry_after' | 'outcome'>>,
+): Promise<boolean> {
+  return store.update(MSG_SENDS, id, { attempts: attempt, status: 'sending' }, { ...outcome, lease_until: 0 });
+}
