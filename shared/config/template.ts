@@ -88,6 +88,12 @@ export const TemplateConfigSchema = Type.Object(
       ),
     ),
     currency: Type.String({ pattern: '^[A-Z]{3}$', default: 'CNY', description: 'the currency of amount values given as a bare number of minor units' }),
+    repeat_after_s: Type.Integer({
+      minimum: 60,
+      maximum: 30 * 86_400,
+      default: 3_600,
+      description: 'without an idempotency_key, the same content to the same recipient within this many seconds of its sending is the same message (not sent again); after it, a new one',
+    }),
     templates: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$' }), TemplateEntry, {
       additionalProperties: false,
       default: {},

@@ -61,10 +61,15 @@ export function recipientFor(caller: Caller, t: Template, to: string | undefined
  * same idempotency key) always give the same id, so a retried send is recognised and not delivered again.
  * A client's ids are its own (its openid takes part), so one user cannot pre-empt another's message.
  */
-export function messageId(parts: { template: string; to: string; content: string; key?: string; client?: string }): string {
+export function messageId(parts: { template: string; to: string; content: string; key?: string; client?: string; repeat?: number }): string {
   const what = parts.key !== undefined ? `key:${parts.key}` : `content:${parts.content}`;
-  return sha256Hex([parts.template, parts.to, parts.client ? `client:${parts.client}` : 'fn', what].join('\n')).slice(0, 32);
+  const fields = [parts.template, parts.to, parts.client ? `client:${parts.client}` : 'fn', what];
+  if (parts.repeat) fields.push(`repeat:${parts.repeat}`);
+  return sha256Hex(fields.join('\n')).slice(0, 32);
 }
+
+/** How many times the same keyless content may be sent again to one recipient, each after repeat_after_s. */
+const MAX_REPEATS = 1000;
 
 const canonical = (data: Record<string, string>, page?: string) => JSON.stringify([Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)), page ?? null]);
 
@@ -78,22 +83,28 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   const page = input.page ?? t.page;
   const content = canonical(data, page);
   const contentHash = sha256Hex(content).slice(0, 32);
-  const id = messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid });
   const now = cloud.clock.now();
-  const claim = await claimSend(
-    cloud.store,
-    {
-      client_msg_id: id,
-      template: t.name,
-      channel: t.channel,
-      template_id: t.template_id,
-      to,
-      data,
-      content_hash: contentHash,
-      sent_by: { source: caller.source, ...(caller.trusted ? {} : { openid: caller.openid }) },
-    },
-    now,
-  );
+  const record = {
+    template: t.name,
+    channel: t.channel,
+    template_id: t.template_id,
+    to,
+    data,
+    content_hash: contentHash,
+    sent_by: { source: caller.source, ...(caller.trusted ? {} : { openid: caller.openid }) },
+  };
+  // Keyless content sent longer than repeat_after_s ago is a new message: the next id in its chain of repeats,
+  // so a retry of that one is again recognised by its id.
+  const repeatAfterMs = loaded.config.repeat_after_s * 1000;
+  let id: string;
+  let claim: Awaited<ReturnType<typeof claimSend>>;
+  for (let repeat = 0; ; repeat++) {
+    id = messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid, repeat });
+    claim = await claimSend(cloud.store, { ...record, client_msg_id: id }, now);
+    const e = claim.claimed ? undefined : claim.existing;
+    const stale = e && input.idempotency_key === undefined && e.status === 'sent' && now - (e.sent_at ?? e.created_at) >= repeatAfterMs;
+    if (!stale || repeat >= MAX_REPEATS) break;
+  }
   const base = { template: t.name, to, client_msg_id: id };
   if (!claim.claimed) {
     const e = claim.existing;

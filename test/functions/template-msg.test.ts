@@ -4,7 +4,7 @@
  * the UnionPay sandbox), value checks, each errcode's meaning, who may send to whom, retries that are never
  * delivered twice, and bursts from many instances that fetch one token.
  */
-import { systemClock } from '../../shared/core/clock';
+import { manualClock } from '../../shared/core/clock';
 import { memoryLogger } from '../../shared/core/logger';
 import { createHttpClient, HttpUnavailableError, type HttpClient } from '../../shared/http/client';
 import { localCloud, localOpenApi } from '../../shared/runtime/local';
@@ -17,6 +17,8 @@ import { DEMO_APPID, DEMO_APP_SECRET, DEMO_OA_APPID, DEMO_UNIONPAY_MP_ID } from 
 import { testEmulator, type TestEmulator } from '../support/emu';
 
 let emu: TestEmulator;
+/** Moved by hand only where a test needs time to pass (repeat_after_s). */
+const clock = manualClock(Date.now());
 let seeded: Record<string, any>;
 const FN = { source: 'wx_client,scf' };
 const client = (openid: string) => ({ openid, source: 'wx_client' });
@@ -65,7 +67,7 @@ function withAllChannels(doc: Record<string, any>) {
 }
 
 beforeAll(async () => {
-  emu = await testEmulator();
+  emu = await testEmulator({ clock });
   seeded = (await emu.db('config', 'template'))!;
   for (const name of BUILTINS) wx().messages.addTemplate(DEMO_APPID, 'subscribe', `sub-${name}`, Object.values(SUBSCRIBE_KEYS[name]));
   await emu.put('config', 'template', withAllChannels(seeded));
@@ -278,6 +280,24 @@ describe('a retried send is never delivered twice', () => {
     expect(await record(first.data.client_msg_id)).toMatchObject({ attempts: 1, status: 'sent' });
   });
 
+  test('the same content without a key is a new message once repeat_after_s has passed, and its retry again is not', async () => {
+    const to = 'o-repeat-user';
+    const first = await send({ template: 'visitor_result', to, values: VALUES.visitor_result });
+    clock.advance(3_600_000 - 1); // the default repeat_after_s
+    expect(await send({ template: 'visitor_result', to, values: VALUES.visitor_result })).toEqual({ ok: true, data: { ...first.data, duplicate: true } });
+    clock.advance(1);
+    const later = await send({ template: 'visitor_result', to, values: VALUES.visitor_result });
+    expect(later).toMatchObject({ ok: true, data: { duplicate: false } });
+    expect(later.data.client_msg_id).not.toBe(first.data.client_msg_id);
+    expect(await send({ template: 'visitor_result', to, values: VALUES.visitor_result })).toEqual({ ok: true, data: { ...later.data, duplicate: true } });
+    expect(wx().messages.delivered(to)).toHaveLength(2);
+    // With an idempotency key the message stays one however long ago it was sent.
+    const keyed = await send({ template: 'visitor_result', to, values: VALUES.visitor_result, idempotency_key: 'visit-42' });
+    clock.advance(30 * 86_400_000);
+    expect(await send({ template: 'visitor_result', to, values: VALUES.visitor_result, idempotency_key: 'visit-42' })).toEqual({ ok: true, data: { ...keyed.data, duplicate: true } });
+    expect(wx().messages.delivered(to)).toHaveLength(3);
+  });
+
   test('10 concurrent sends of one message deliver it once', async () => {
     const to = 'o-concurrent-user';
     const rs = await Promise.all(Array.from({ length: 10 }, () => send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'night-1' })));
@@ -341,9 +361,9 @@ function instance(wrap: (http: HttpClient) => HttpClient = (h) => h) {
     context: { SOURCE: 'wx_client,scf' },
     callFunction: async () => undefined,
     cloudPay: undefined as never,
-    openapi: localOpenApi({ app: { appid: DEMO_APPID, secret: DEMO_APP_SECRET, api_base: `${emu.url}/sandbox/wechat-api` }, store: emu.store, http, clock: systemClock, log }),
+    openapi: localOpenApi({ app: { appid: DEMO_APPID, secret: DEMO_APP_SECRET, api_base: `${emu.url}/sandbox/wechat-api` }, store: emu.store, http, clock, log }),
     http,
-    clock: systemClock,
+    clock,
     log,
   });
 }
