@@ -28,12 +28,15 @@ export const json = (status: number, value: unknown): SandboxResponse => ({
   body: JSON.stringify(value),
 });
 
-/** A control route's JSON body; anything unreadable is an empty object (the route then says what is missing). */
-export function jsonBody(req: SandboxRequest): Record<string, unknown> {
+/** A request's JSON object body, or undefined when it is not one (an API route answers its format error). */
+export function jsonObject(req: SandboxRequest): Record<string, unknown> | undefined {
   try {
-    const v = JSON.parse(req.body.toString('utf8') || '{}');
-    return v && typeof v === 'object' && !Array.isArray(v) ? v : {};
+    const v = JSON.parse(req.body.toString('utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
   } catch {
-    return {};
+    return undefined;
   }
 }
+
+/** A control route's JSON body; anything unreadable is an empty object (the route then says what is missing). */
+export const jsonBody = (req: SandboxRequest): Record<string, unknown> => jsonObject(req) ?? {};

@@ -125,6 +125,14 @@ type Builtin = Omit<Entry, 'template_id'> & { channel: Channel; fields: Record<s
  * The templates the original system used (official-account library templates). Only `template_id` is the
  * account's own: the operator adds the template from the library and writes its id.
  */
+/** 访客姓名, 手机号码, 预约时间, 来访事由: the approval request and its result carry the same four. */
+const VISITOR_FIELDS: Builtin['fields'] = {
+  visitor_name: { key: 'keyword1', type: 'name' },
+  phone: { key: 'keyword2', type: 'phone_number' },
+  visit_time: { key: 'keyword3', type: 'time' },
+  reason: { key: 'keyword4' },
+};
+
 export const BUILTIN_TEMPLATES: Record<string, Builtin> = {
   payment_reminder: {
     title: '付款提醒 (OPENTM405545802)',
@@ -141,24 +149,14 @@ export const BUILTIN_TEMPLATES: Record<string, Builtin> = {
   visitor_approval: {
     title: '访客预约审批通知 (OPENTM417363270)',
     channel: 'official_account',
-    fields: {
-      visitor_name: { key: 'keyword1', type: 'name' },
-      phone: { key: 'keyword2', type: 'phone_number' },
-      visit_time: { key: 'keyword3', type: 'time' },
-      reason: { key: 'keyword4' },
-    },
+    fields: VISITOR_FIELDS,
     // A visitor's mini-program asks the approvers (listed in recipients) to approve.
     clients: true,
   },
   visitor_result: {
     title: '来访预约结果通知 (OPENTM417740493)',
     channel: 'official_account',
-    fields: {
-      visitor_name: { key: 'keyword1', type: 'name' },
-      phone: { key: 'keyword2', type: 'phone_number' },
-      visit_time: { key: 'keyword3', type: 'time' },
-      reason: { key: 'keyword4' },
-    },
+    fields: VISITOR_FIELDS,
     clients: false,
   },
   system_message: {

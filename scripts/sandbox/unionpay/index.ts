@@ -13,7 +13,7 @@ import { des3EcbEncrypt } from '../../../shared/crypto/des3';
 import { unionpaySign, unionpayVerify, unionpaySignString } from '../../../shared/providers/unionpay/sign';
 import { formatCstCompact } from '../../../shared/core/clock';
 import { deliver, type Delivery } from '../deliver';
-import { json, jsonBody, type SandboxRequest, type SandboxResponse } from '../types';
+import { json, jsonBody, jsonObject, type SandboxRequest, type SandboxResponse } from '../types';
 
 export interface UnionPayApp {
   appId: string;
@@ -80,14 +80,6 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
   /** The next charges misbehave: `refuse` (a business refusal), `timeout` (taken, but answered too late). */
   let fault: { mode: 'refuse' | 'timeout'; count: number } | null = null;
 
-  const body = (req: SandboxRequest): Record<string, unknown> | undefined => {
-    try {
-      const v = JSON.parse(req.body.toString('utf8'));
-      return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  };
 
   /** The app of a token-carrying API call, or the envelope UnionPay answers. */
   function authorise(b: Record<string, unknown> | undefined): { app: UnionPayApp } | { refuse: SandboxResponse } {
@@ -296,7 +288,7 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
       const key = `${req.method.toUpperCase()} ${url.pathname}`;
       if (control[key]) return control[key](req);
       if (key === 'POST /1.0/backendToken') {
-        const b = body(req);
+        const b = jsonObject(req);
         const app = b && typeof b.appId === 'string' ? apps.get(b.appId) : undefined;
         if (!b || !app) return up('BC2126', 'appId not cached');
         const ts = Number(b.timestamp);
@@ -313,7 +305,7 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
         fault.count--;
         if (fault.mode === 'refuse') return up('CT0009', 'insufficient balance on the bound card');
         const answer = (() => {
-          const b = body(req);
+          const b = jsonObject(req);
           const who = authorise(b);
           return 'refuse' in who ? who.refuse : route(who.app, b!);
         })();
@@ -321,7 +313,7 @@ export function unionpaySandbox(opts: UnionPaySandboxOptions = {}) {
         return answer;
       }
       if (!route) return json(404, { resp: '404', msg: `no route ${key}; routes: POST /1.0/backendToken, ${[...Object.keys(api), ...Object.keys(control)].join(', ')}` });
-      const b = body(req);
+      const b = jsonObject(req);
       const who = authorise(b);
       if ('refuse' in who) return who.refuse;
       return route(who.app, b!);

@@ -14,7 +14,7 @@
  * Unverified details (the errcode of a query before the user finished, of a tampered query) are noted inline.
  */
 import { createHash, randomBytes } from 'crypto';
-import { json, jsonBody, type SandboxRequest, type SandboxResponse } from '../types';
+import { json, jsonBody, jsonObject, type SandboxRequest, type SandboxResponse } from '../types';
 import { wxError } from './tokens';
 
 const SESSION_TTL_S = 3600;
@@ -73,20 +73,12 @@ export function faceSandbox(opts: FaceSandboxOptions = {}) {
   const v1Results = new Map<string, V1Result>();
   const calls = { getverifyid: 0, queryverifyinfo: 0, getuseridkey: 0, getinfo: 0 };
 
-  const body = (req: SandboxRequest): Record<string, unknown> | undefined => {
-    try {
-      const v = JSON.parse(req.body.toString('utf8'));
-      return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  };
   const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
   const api = {
     'POST /cityservice/face/identify/getverifyid': async (req: SandboxRequest, appid: string): Promise<SandboxResponse> => {
       calls.getverifyid++;
-      const b = body(req);
+      const b = jsonObject(req);
       if (!b) return wxError(47001, 'data format error');
       const cert = (b.cert_info ?? {}) as Record<string, unknown>;
       const [seq, openid, type, name, no] = [text(b.out_seq_no), text(b.openid), text(cert.cert_type), text(cert.cert_name), text(cert.cert_no)];
@@ -103,7 +95,7 @@ export function faceSandbox(opts: FaceSandboxOptions = {}) {
     },
     'POST /cityservice/face/identify/queryverifyinfo': async (req: SandboxRequest, appid: string): Promise<SandboxResponse> => {
       calls.queryverifyinfo++;
-      const b = body(req);
+      const b = jsonObject(req);
       if (!b) return wxError(47001, 'data format error');
       const s = v2.get(text(b.verify_id));
       if (!s || s.appid !== appid) return wxError(84001, 'invalid identify id');
@@ -119,7 +111,7 @@ export function faceSandbox(opts: FaceSandboxOptions = {}) {
     },
     'POST /cityservice/face/identify/getuseridkey': async (req: SandboxRequest, appid: string): Promise<SandboxResponse> => {
       calls.getuseridkey++;
-      const b = body(req);
+      const b = jsonObject(req);
       if (!b) return wxError(47001, 'data format error');
       const [name, no, seq] = [text(b.name), text(b.id_card_number), text(b.out_seq_no)];
       if (!name || !no) return wxError(84006, 'name or id_card_number empty');
@@ -131,7 +123,7 @@ export function faceSandbox(opts: FaceSandboxOptions = {}) {
     'POST /cityservice/face/identify/getinfo': async (req: SandboxRequest, appid: string): Promise<SandboxResponse> => {
       calls.getinfo++;
       // A verify_result not sent as a JSON body is 84001 at WeChat.
-      const b = body(req);
+      const b = jsonObject(req);
       const r = b ? v1Results.get(text(b.verify_result)) : undefined;
       if (!r || r.appid !== appid) return wxError(84001, 'invalid identify id');
       const s = v1.get(r.user_id_key);

@@ -7,7 +7,7 @@
  * hold the template's own keys only (WeChat drops `first` / `remark` since May 2023).
  */
 import { randomInt } from 'crypto';
-import { json, jsonBody, type SandboxRequest, type SandboxResponse } from '../types';
+import { json, jsonBody, jsonObject, type SandboxRequest, type SandboxResponse } from '../types';
 import { wxError } from './tokens';
 import type { TokenRoute } from './index';
 
@@ -70,14 +70,6 @@ export function messagesFamily(opts: { now?: () => number } = {}) {
   /** Recipient → the errcode the next sends to it get (`count` times; -1 for ever). */
   const forced = new Map<string, { errcode: number; count: number }>();
 
-  const parse = (req: SandboxRequest): Record<string, unknown> | undefined => {
-    try {
-      const v = JSON.parse(req.body.toString('utf8'));
-      return v && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  };
 
   /** The checks both kinds share; the data as plain strings when they pass. */
   function check(appid: string, kind: MessageKind, b: Record<string, unknown> | undefined): { refuse: SandboxResponse } | { data: Record<string, string> } {
@@ -106,7 +98,7 @@ export function messagesFamily(opts: { now?: () => number } = {}) {
 
   const api: Record<string, TokenRoute> = {
     'POST /cgi-bin/message/template/send': async (req, appid) => {
-      const b = parse(req);
+      const b = jsonObject(req);
       const c = check(appid, 'template', b);
       if ('refuse' in c) return c.refuse;
       const mp = b!.miniprogram as Record<string, unknown> | undefined;
@@ -135,7 +127,7 @@ export function messagesFamily(opts: { now?: () => number } = {}) {
       return json(200, { errcode: 0, errmsg: 'ok', msgid });
     },
     'POST /cgi-bin/message/subscribe/send': async (req, appid) => {
-      const b = parse(req);
+      const b = jsonObject(req);
       const c = check(appid, 'subscribe', b);
       if ('refuse' in c) return c.refuse;
       if (b!.miniprogram_state !== undefined && !['developer', 'trial', 'formal'].includes(String(b!.miniprogram_state))) return wxError(47003, 'argument invalid! miniprogram_state');
