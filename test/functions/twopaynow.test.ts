@@ -241,6 +241,17 @@ describe('answers about a trade the order never opened', () => {
     expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).data.status).toBe('PAID');
     expect((await emu.db('pay_orders', no)).provider_trade_no).toBe(trade(no).trade_no);
   });
+
+  it('an answer about the stored trade_no that names another merchant_trade_no is refused: the trade is not this order’s', async () => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    trade(no).merchant_trade_no = 'SOMEONEELSES02';
+    const before = await state();
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' });
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(r.error.message).toContain(`merchant_trade_no ${no} but answered about SOMEONEELSES02`);
+    expect(await state()).toBe(before);
+  });
 });
 
 it('a currency the 2paynow section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {

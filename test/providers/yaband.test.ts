@@ -8,7 +8,7 @@ import { HttpUnavailableError, type HttpClient } from '../../shared/http/client'
 import { yaband } from '../../shared/providers/yaband';
 import { parseNotification } from '../../shared/providers/yaband/notify';
 import { notifySignTexts, signRequest, verifyNotifySign } from '../../shared/providers/yaband/sign';
-import { miniPayData, refundData, refundEntries, settlementOf } from '../../shared/providers/yaband/transform';
+import { miniPayData, refundData, refundEntries, refundReport, settlementOf } from '../../shared/providers/yaband/transform';
 import type { YabandMerchant } from '../../shared/providers/yaband/wire';
 import type { CreatePaymentInput } from '../../shared/providers/types';
 import { testEmulator, type TestEmulator } from '../support/emu';
@@ -94,6 +94,16 @@ describe('signatures', () => {
     const r = { out_trade_no: 'O1', out_refund_no: 'O1R1', total: 10000, amount: 3333, currency: 'CNY' };
     expect(refundData(r, 'T1', 'https://n')).toMatchObject({ refund_amount: '33.33', refund_currency: 'CNY' });
     expect(refundData({ ...r, settled: { amount: 428, currency: 'EUR' } }, 'T1', 'https://n')).toMatchObject({ refund_amount: '4.28', refund_currency: 'EUR' });
+  });
+
+  it('a refund report pairs refund_amount with refund_currency, and the trade’s amount only with its own currency', () => {
+    const m = ctx().config;
+    const refunded = { state: 'refunded', m_refund_id: 'O1R1', order_id: 'O1' };
+    expect(refundReport(m, { ...refunded, refund_amount: '4.28', refund_currency: 'EUR', amount: '10.00', currency: 'GBP' }, 'O1')).toMatchObject({ amount: 428, currency: 'EUR' });
+    expect(refundReport(m, { ...refunded, refund_amount: '4.28', currency: 'EUR' }, 'O1')).toMatchObject({ amount: 428, currency: 'EUR' });
+    // No refund_amount: "10.00" is the GBP trade's total, not 10.00 EUR (which could equal a settled refund's amount).
+    expect(refundReport(m, { ...refunded, refund_currency: 'EUR', amount: '10.00', currency: 'GBP' }, 'O1')).toMatchObject({ amount: 1000, currency: 'GBP' });
+    expect(refundReport(m, { ...refunded, refund_currency: 'EUR', amount: '10.00' }, 'O1')).toMatchObject({ amount: undefined, currency: undefined });
   });
 
   it('a refund list is the first array in data, objects only [?]', () => {
