@@ -122,6 +122,9 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
     }
   },
 
+  // Whether the issued refund function ignores a repeated merchant_refund_no is unpublished: a retry checks the refunded total first.
+  queryBeforeResend: true,
+
   /** Only through a refund function 2paynow issued; a 200 answer is taken as the refund done. */
   cannotRefund: (config) => (config.refund_function ? undefined : NO_REFUND),
   async refund(ctx, input) {
