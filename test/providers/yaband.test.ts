@@ -182,6 +182,28 @@ describe('flows against the sandbox', () => {
   });
 });
 
+describe('refund list entries', () => {
+  /** A client whose refund list answers `list`, whatever is asked. */
+  const listing = (list: Record<string, unknown>[]): HttpClient => ({
+    request: async () => ({ status: 200, headers: {}, body: JSON.stringify({ status: true, code: 200, message: 'ok', data: { total: list.length, list } }) }),
+  });
+  const known = { out_trade_no: 'YB1', provider_trade_no: 'T1', currency: 'EUR', refunded_before: 0, created_at: Date.now() };
+  const entry = (state: string) => ({ m_refund_id: 'YB1R1', trade_id: 'T1', order_id: 'YB1', state, refund_amount: '2.34', refund_currency: 'EUR' });
+
+  it('a failed try and a made refund under our number: the made one is reported, never the failure', async () => {
+    for (const list of [[entry('failed'), entry('refunded')], [entry('refunded'), entry('failed')]]) {
+      expect(await yaband.queryRefund(ctx({}, listing(list)), 'YB1R1', known)).toMatchObject({ state: 'SUCCESS', amount: 234, currency: 'EUR' });
+    }
+    expect(await yaband.queryRefund(ctx({}, listing([entry('failed'), entry('processing')])), 'YB1R1', known)).toMatchObject({ state: 'PROCESSING' });
+    expect(await yaband.queryRefund(ctx({}, listing([entry('failed')])), 'YB1R1', known)).toMatchObject({ state: 'CLOSED' });
+  });
+
+  it('any entry under our number of another trade refuses the answer', async () => {
+    const e = await rejection(yaband.queryRefund(ctx({}, listing([entry('refunded'), { ...entry('failed'), trade_id: 'T2' }])), 'YB1R1', known));
+    expect(e.code).toBe('PROVIDER_UNAVAILABLE');
+  });
+});
+
 describe('refusals and answers that are not believed', () => {
   it("Yaband's refusal is PROVIDER_REJECTED with its code: a wrong secret, an unknown trade", async () => {
     const bad = await rejection(yaband.create(ctx({ secret: 'not-the-secret' }), input()));
