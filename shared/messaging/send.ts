@@ -143,7 +143,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
     error: errorRecord(r.error),
     retryable: r.retryable,
     retry_after: r.retry_after ?? null,
-    outcome: null,
+    outcome: r.unknown ? 'unknown' : null,
   });
   cloud.log.warn('template message refused', { template: t.name, channel: t.channel, client_msg_id: id, code: r.error.providerCode ?? r.error.code, retryable: r.retryable });
   throw new MessageRefused(r.error, r.retryable, r.retry_after);
