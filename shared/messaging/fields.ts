@@ -127,6 +127,9 @@ function limit(type: FieldType, s: string): string | undefined {
   }
 }
 
+/** Own names only: "constructor" is a valid value name, and every object inherits one. */
+const own = (o: object, name: string) => Object.prototype.hasOwnProperty.call(o, name);
+
 /**
  * The template's data (key → string) from the business values, or every violation: values missing, values
  * the template has no field for, values that break their key's limit.
@@ -135,7 +138,7 @@ export function templateData(template: Pick<Template, 'name' | 'fields'>, values
   const data: Record<string, string> = {};
   const violations: Violation[] = [];
   for (const [value, field] of Object.entries(template.fields)) {
-    const raw = values[value];
+    const raw = own(values, value) ? values[value] : undefined;
     if (raw === undefined) {
       if (!field.optional) violations.push({ value, key: field.key, type: field.type, problem: 'is missing' });
       continue;
@@ -145,7 +148,7 @@ export function templateData(template: Pick<Template, 'name' | 'fields'>, values
     else data[field.key] = r.ok;
   }
   for (const value of Object.keys(values)) {
-    if (!template.fields[value]) {
+    if (!own(template.fields, value)) {
       violations.push({ value, type: 'text', problem: `is not a value of template ${template.name}; its values: ${Object.keys(template.fields).join(', ')}` });
     }
   }

@@ -75,7 +75,8 @@ const canonical = (data: Record<string, string>, page?: string) => JSON.stringif
 
 /** Sends one message (or recognises it as sent already) and records it; a refusal is thrown as an AppError. */
 export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, input: SendInput): Promise<SendResult> {
-  const t = loaded.templates[input.template];
+  // Own names only: "constructor" is a valid-looking name every object inherits.
+  const t = Object.prototype.hasOwnProperty.call(loaded.templates, input.template) ? loaded.templates[input.template] : undefined;
   if (!t) throw notFound(`no template ${input.template} in config/template; templates: ${Object.keys(loaded.templates).sort().join(', ') || 'none yet'}`);
   const to = recipientFor(caller, t, input.to);
   const { data, violations } = templateData(t, input.values, loaded.config.currency);

@@ -158,6 +158,13 @@ describe('values', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('payment_reminder') } });
   });
 
+  test('a name every object inherits ("constructor") is not a template, for a client or a function', async () => {
+    for (const ctx of [FN, client('o-proto-user')]) {
+      const r = await send({ template: 'constructor', to: 'o-proto-user', values: {} }, ctx);
+      expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('no template constructor in config/template') } });
+    }
+  });
+
   test('a value WeChat still refuses (47003) is final and names the key', async () => {
     // The operator marked keyword5 optional, but the account's template requires it.
     const doc = withAllChannels(seeded);

@@ -111,6 +111,15 @@ describe('templateData names every violation', () => {
       'values.colour is not a value of template payment_reminder; its values: order_no, merchant, trade_type, paid_at, amount',
     ]);
   });
+
+  test('names every object inherits are not values: "constructor" is unknown, and a field of that name is missing', () => {
+    const good = { order_no: 'A1', merchant: 'Demo', trade_type: 'WeChat Pay', paid_at: '2026-01-01 12:00', amount: 9900 };
+    expect(templateData(t, { ...good, constructor: 'x' }, 'CNY').violations.map(describeViolation)).toEqual([
+      'values.constructor is not a value of template payment_reminder; its values: order_no, merchant, trade_type, paid_at, amount',
+    ]);
+    const odd = { name: 'odd', fields: { constructor: { key: 'thing1', type: 'thing' as const, optional: false } } };
+    expect(templateData(odd, {}, 'CNY').violations.map(describeViolation)).toEqual(['values.constructor (template key thing1, thing) is missing']);
+  });
 });
 
 describe('config/template', () => {
