@@ -147,6 +147,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
       retry_after: null,
       outcome: unknown ? 'unknown' : null,
     });
+    cloud.log.warn('template message not sent', { template: t.name, channel: t.channel, client_msg_id: id, code: error.providerCode ?? error.code, outcome: unknown ? 'unknown' : 'not sent' });
     throw new MessageRefused(error, unknown || error.code === 'PROVIDER_UNAVAILABLE');
   }
   if (answer.ok) {

@@ -408,6 +408,9 @@ test('no answer: recorded as unknown and retryable; the retry keeps its client_m
   expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
   const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
   expect(rec).toMatchObject({ status: 'failed', outcome: 'unknown', retryable: true });
+  // The outcome is in the function's log too, under the message's id.
+  const logged = (lossy.log as ReturnType<typeof memoryLogger>).lines.map((l) => JSON.parse(l)).find((l) => l.client_msg_id === rec._id);
+  expect(logged).toMatchObject({ template: 'system_message', outcome: 'unknown' });
   expect(wx().messages.delivered(to)).toHaveLength(1);
   // The retry carries the same client_msg_id: WeChat recognises it and the user gets one message.
   const again = await templateMsgHandler(event, instance());
