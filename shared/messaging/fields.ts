@@ -102,6 +102,8 @@ function limit(type: FieldType, s: string): string | undefined {
       return /^[\x21-\x7e]+$/.test(s) ? undefined : 'must be digits, letters and symbols only (no spaces or Chinese)';
     case 'letter':
       return /^[A-Za-z]{1,32}$/.test(s) ? undefined : 'must be at most 32 letters and nothing else';
+    case 'symbol':
+      return n > 5 ? `is ${n} characters: a symbol value is at most 5` : undefined;
     case 'number':
       if (!/^-?\d+(\.\d+)?$/.test(s)) return 'must be a number (digits, an optional decimal part)';
       return digits(s) > 32 ? `has ${digits(s)} digits: a number is at most 32` : undefined;

@@ -3,7 +3,7 @@
  * config/template document's own checks (built-in templates, typed keys, channels).
  */
 import { formatValue, templateData, describeViolation, formatAmount } from '../../shared/messaging/fields';
-import { resolveTemplates, templateConfig, BUILTIN_TEMPLATES, type FieldType } from '../../shared/config/template';
+import { resolveTemplates, templateConfig, typedKeyKind, BUILTIN_TEMPLATES, type FieldType } from '../../shared/config/template';
 import { messageId, recipientFor } from '../../shared/messaging/send';
 import { nextChinaMidnight, wechatRefusal } from '../../shared/messaging/outcomes';
 import type { Caller } from '../../shared/core/handler';
@@ -30,6 +30,7 @@ describe('each key type keeps to its limit', () => {
     ['character_string', 'A'.repeat(33), /33 characters: a character_string is at most 32/],
     ['character_string', 'AB 12', /no spaces/],
     ['letter', 'abc1', /at most 32 letters/],
+    ['symbol', '★★★★★★', /6 characters: a symbol value is at most 5/],
     ['number', '12a', /must be a number/],
     ['number', '1'.repeat(33), /33 digits: a number is at most 32/],
     ['amount', '¥12345678901', /11 digits: an amount is at most 10/],
@@ -91,6 +92,10 @@ describe('each key type keeps to its limit', () => {
     expect(ok('time', t)).toBe('2026-02-01 00:05');
     expect(ok('date', t)).toBe('2026-02-01');
   });
+});
+
+test("a typed key's name fixes its type, symbol keys included", () => {
+  expect(['thing1', 'character_string12', 'symbol3', 'phrase5', 'keyword1'].map(typedKeyKind)).toEqual(['thing', 'character_string', 'symbol', 'phrase', undefined]);
 });
 
 describe('templateData names every violation', () => {
