@@ -197,6 +197,12 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     });
     await control('v2/finish', { verify_id: s.data.verifyId });
     expect(await face({ action: 'check', verify_id: s.data.verifyId }, owner)).toMatchObject({ data: { status: 'PASSED', identity_ref: 'p-1' } });
+    // A document keyed by the ID number itself: the ref would be a raw ID number in the session and in errors.
+    const keyed = person();
+    await emu.put('patients', keyed.id_number, { _openid: owner, profile: { name: keyed.name }, id_number: keyed.id_number });
+    const byId = await face({ action: 'start', identity_ref: keyed.id_number }, owner);
+    expect(byId).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('identity_ref is an ID number') } });
+    expect(byId.error.message).not.toContain(keyed.id_number);
     await useVersion('v2');
   });
 });

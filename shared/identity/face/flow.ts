@@ -9,7 +9,7 @@ import type { Cloud } from '../../runtime/port';
 import { faceConfig, type FaceConfig } from '../../config/face';
 import { apiErrorOf, verdictOf, type Verdict } from './codes';
 import { certHash, idCardNumberMd5, nameUtf8Md5 } from './hashes';
-import { maskIdNumber, parseIdentity, type Identity } from './identity';
+import { idNumberProblem, maskIdNumber, parseIdentity, type Identity } from './identity';
 import { getSession, insertSession, latestValid, recordVerdict, sessionBy, type FaceSession } from './sessions';
 import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, type IdentifyInfo } from './wechat';
 
@@ -56,6 +56,10 @@ const fieldOf = (doc: Record<string, unknown>, path: string): unknown =>
 async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string, ref: string): Promise<Identity> {
   const src = config.identity;
   if (!src) throw invalidInput('identity_ref needs config/face.identity (collection and field names); pass name and id_number instead');
+  // Documents keyed by the ID number itself: the ref would be stored in the session and echoed in errors.
+  if (idNumberProblem(ref, 'identity_ref', cloud.clock.now()) === undefined) {
+    throw invalidInput('identity_ref is an ID number, which is never stored: give the document another _id, or pass name and id_number');
+  }
   const doc = await cloud.store.get<Record<string, unknown>>(src.collection, ref);
   // Another user's document is reported exactly like a missing one.
   if (!doc || (src.owner_field !== null && fieldOf(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
