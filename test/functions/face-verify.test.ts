@@ -170,6 +170,22 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     expect(await face({ action: 'start', ...good })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
   });
 
+  it('malformed calls name what to fix: wrong action, non-string fields, both or neither of verify_id / verify_result', async () => {
+    const openid = user();
+    const good = person();
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ action: 'verify' }, 'UNKNOWN_ACTION', /valid actions: check, start, status/],
+      [{ action: 'start', name: 5, id_number: good.id_number }, 'INVALID_INPUT', /name must be the name on the ID card/],
+      [{ action: 'start', name: good.name, id_number: 330106 }, 'INVALID_INPUT', /id_number must be the 18-character/],
+      [{ action: 'check', verify_id: 7 }, 'INVALID_INPUT', /verify_id must be the verifyId start returned/],
+      [{ action: 'check' }, 'INVALID_INPUT', /pass verify_id .* or verify_result/],
+      [{ action: 'check', verify_id: 'vid_x', verify_result: 'vr_x' }, 'INVALID_INPUT', /pass verify_id .* or verify_result/],
+    ];
+    for (const [input, code, message] of cases) {
+      expect(await face(input, openid)).toMatchObject({ ok: false, error: { code, message: expect.stringMatching(message) } });
+    }
+  });
+
   it('is tied to the mini-program of config/face.appid', async () => {
     const openid = user();
     const other = await emu.fn('face-verify', { action: 'start', ...person() }, { openid, appid: 'wx9999999999999999' });
