@@ -32,6 +32,14 @@ describe('checkConfigFile', () => {
     expect(checkConfigFile(f)).toEqual({ ok: true, lines: [`${f}: config/payment is valid (pay_sp v2)`] });
   });
 
+  it('a file that names no document says every name it would know', () => {
+    const f = file('settings.json', VALID);
+    expect(checkConfigFile(f)).toEqual({
+      ok: false,
+      lines: [`${f}: cannot tell which document this is; name the file payment.json, payment_<appid>.json, contract.json, template.json or face.json, or set _id`],
+    });
+  });
+
   it('an invalid one: one line per problem, each naming the file and the field', () => {
     const f = file('payment.json', INVALID);
     const r = checkConfigFile(f);
