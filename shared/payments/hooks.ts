@@ -39,9 +39,10 @@ async function callFunction(cloud: Cloud, name: string, order: PayOrder): Promis
 
 /**
  * Refusals no retry of this message can overcome: the user's own choices (43101, 43004, 43019), an openid
- * that is not the account's (40003), a value WeChat refuses (47003; the idempotency key binds the values).
+ * that is not the account's (WeChat 40003, UnionPay N62110), a value WeChat refuses (47003; the idempotency
+ * key binds the values).
  */
-const FINAL_REFUSALS = ['43101', '43004', '43019', '40003', '47003'];
+const FINAL_REFUSALS = ['43101', '43004', '43019', '40003', 'N62110', '47003'];
 
 /**
  * Sends the paid template (payment_reminder by default) through the template-msg function, as a one-item

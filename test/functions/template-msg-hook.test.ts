@@ -118,3 +118,16 @@ it('a refusal the operator can fix (40164, the IP whitelist) fails the step; rec
   expect(wx().messages.delivered(to)).toHaveLength(1);
   expect(hookRuns).toBe(1);
 });
+
+it('on the UnionPay channel an openId UnionPay does not know (N62110) is final too: the step ends', async () => {
+  const template = (await emu.db('config', 'template'))!;
+  await emu.put('config', 'template', { ...template, templates: { ...template.templates, payment_reminder: { channel: 'unionpay', template_id: 'UPT-paid' } } });
+  try {
+    await emu.post('/sandbox/unionpay/msg-faults', { openId: 'up-hook-unknown', resp: 'N62110' });
+    const { order } = await paidOrder('up-hook-unknown');
+    expect(order).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'done', attempts: 1 } } });
+    expect((await emu.store.find<any>(MSG_SENDS, { to: 'up-hook-unknown' }))[0]).toMatchObject({ status: 'failed', retryable: false, error: { provider_code: 'N62110' } });
+  } finally {
+    await emu.put('config', 'template', template);
+  }
+});
