@@ -35,7 +35,7 @@ export function checkConfigFile(file: string): { ok: boolean; lines: string[] } 
       : { ok: false, lines: t.problems.map((p) => `${file}: ${p}`) };
   }
   if (!/^payment(_.+)?$/.test(id)) {
-    return { ok: false, lines: [`${file}: cannot tell which document this is; name the file payment.json or payment_<appid>.json, or set _id`] };
+    return { ok: false, lines: [`${file}: cannot tell which document this is; name the file payment.json, payment_<appid>.json, contract.json, template.json or face.json, or set _id`] };
   }
   const r = validatePaymentDoc(doc as Record<string, unknown>, `config/${id}.`);
   return r.ok ? { ok: true, lines: [`${file}: config/${id} is valid (pay_sp ${r.config.pay_sp})`] } : { ok: false, lines: r.problems.map((p) => `${file}: ${p}`) };

@@ -59,7 +59,7 @@ describe('checkConfigFile', () => {
   it('an unknown file name without _id: says how to name it', () => {
     const r = checkConfigFile(file('settings.json', VALID));
     expect(r.ok).toBe(false);
-    expect(r.lines.join('\n')).toContain('name the file payment.json or payment_<appid>.json, or set _id');
+    expect(r.lines.join('\n')).toContain('name the file payment.json, payment_<appid>.json, contract.json, template.json or face.json, or set _id');
   });
 
   it('an unknown file name with _id: the _id tells the document', () => {

@@ -57,6 +57,5 @@ export const FaceConfigSchema = Type.Object(
 );
 
 export type FaceConfig = Static<typeof FaceConfigSchema>;
-export type FaceVersion = FaceConfig['version'];
 
 export const faceConfig = configDocLoader('face', FaceConfigSchema);

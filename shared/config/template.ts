@@ -9,7 +9,7 @@ import { configDocLoader } from './doc-loader';
  */
 
 /** The value types of WeChat's typed template keys (`thing1`, `time2`, ...), protocols §3.2. */
-export const TYPED_KINDS = ['thing', 'phrase', 'amount', 'time', 'date', 'character_string', 'number', 'letter', 'phone_number', 'car_number', 'name'] as const;
+export const TYPED_KINDS = ['thing', 'phrase', 'amount', 'time', 'date', 'character_string', 'number', 'letter', 'symbol', 'phone_number', 'car_number', 'name'] as const;
 /** `text`: the free text of classic `first` / `keywordN` / `remark` keys and of UnionPay's field codes. */
 export const FIELD_TYPES = [...TYPED_KINDS, 'text'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];

@@ -102,6 +102,8 @@ function limit(type: FieldType, s: string): string | undefined {
       return /^[\x21-\x7e]+$/.test(s) ? undefined : 'must be digits, letters and symbols only (no spaces or Chinese)';
     case 'letter':
       return /^[A-Za-z]{1,32}$/.test(s) ? undefined : 'must be at most 32 letters and nothing else';
+    case 'symbol':
+      return n > 5 ? `is ${n} characters: a symbol value is at most 5` : undefined;
     case 'number':
       if (!/^-?\d+(\.\d+)?$/.test(s)) return 'must be a number (digits, an optional decimal part)';
       return digits(s) > 32 ? `has ${digits(s)} digits: a number is at most 32` : undefined;
@@ -127,6 +129,9 @@ function limit(type: FieldType, s: string): string | undefined {
   }
 }
 
+/** Own names only: "constructor" is a valid value name, and every object inherits one. */
+const own = (o: object, name: string) => Object.prototype.hasOwnProperty.call(o, name);
+
 /**
  * The template's data (key → string) from the business values, or every violation: values missing, values
  * the template has no field for, values that break their key's limit.
@@ -135,7 +140,7 @@ export function templateData(template: Pick<Template, 'name' | 'fields'>, values
   const data: Record<string, string> = {};
   const violations: Violation[] = [];
   for (const [value, field] of Object.entries(template.fields)) {
-    const raw = values[value];
+    const raw = own(values, value) ? values[value] : undefined;
     if (raw === undefined) {
       if (!field.optional) violations.push({ value, key: field.key, type: field.type, problem: 'is missing' });
       continue;
@@ -145,7 +150,7 @@ export function templateData(template: Pick<Template, 'name' | 'fields'>, values
     else data[field.key] = r.ok;
   }
   for (const value of Object.keys(values)) {
-    if (!template.fields[value]) {
+    if (!own(template.fields, value)) {
       violations.push({ value, type: 'text', problem: `is not a value of template ${template.name}; its values: ${Object.keys(template.fields).join(', ')}` });
     }
   }

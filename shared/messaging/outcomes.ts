@@ -11,6 +11,8 @@ export interface Refusal {
   retryable: boolean;
   /** Epoch ms after which a retry may succeed. */
   retry_after?: number;
+  /** No real answer came (a timeout or failure on the platform's side): the message may have been delivered. */
+  unknown?: boolean;
 }
 
 export interface SendContext {
@@ -82,12 +84,20 @@ export function wechatRefusal(code: number, errmsg: string, c: SendContext): Ref
         retry_after: nextChinaMidnight(c.now),
       };
     case -1:
+      // WeChat's "system busy"; wx-server-sdk also gives -1 to any failure without a code of its own (a network error).
+      return { error: providerUnavailable(`no usable answer from WeChat (-1 ${msg}); try again`), retryable: true, unknown: true };
     case 40001:
     case 42001:
     case 40014:
-      // -1: system busy; a token refused twice: a transient state on WeChat's side.
+      // A token refused twice: a transient state on WeChat's side.
       return { error: providerUnavailable(`WeChat could not take the message now (${code} ${msg}); try again`), retryable: true };
     default:
+      // -5xxxxx (CloudBase) and -6xxxxx (WeChat's cloud-call gateway) are wx-server-sdk's own codes for
+      // timeouts and system errors (-501002, -601008, -604102, -604103, ...): no answer from WeChat, not a
+      // refusal; final only for the permission (-604101, above).
+      if (code <= -500_000 && code > -700_000) {
+        return { error: providerUnavailable(`the cloud call did not complete (${code} ${msg}); try again`.trim()), retryable: true, unknown: true };
+      }
       return final(providerRejected(String(code), `WeChat refused template ${c.template}: ${code} ${msg}`.trim()));
   }
 }

@@ -4,7 +4,7 @@ import { toAppError } from '../core/handler';
 import { sha256Hex } from '../crypto/hash';
 import type { Cloud } from '../runtime/port';
 import { sharedCache } from '../store/shared-cache';
-import { claimSend, finishSend, type MsgSend } from '../store/msg-sends';
+import { claimSend, finishSend, MSG_SENDS, type MsgSend } from '../store/msg-sends';
 import { loadTemplates, type Template, type TemplateConfig } from '../config/template';
 import { activeApp, contractConfig } from '../config/contract';
 import { HttpUnavailableError } from '../http/client';
@@ -68,20 +68,36 @@ export function messageId(parts: { template: string; to: string; content: string
   return sha256Hex(fields.join('\n')).slice(0, 32);
 }
 
-/** How many times the same keyless content may be sent again to one recipient, each after repeat_after_s. */
-const MAX_REPEATS = 1000;
+/** The content a message's id is made from: its data (in key order) and the page it opens. */
+export const messageContent = (data: Record<string, string>, page?: string) => JSON.stringify([Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)), page ?? null]);
 
-const canonical = (data: Record<string, string>, page?: string) => JSON.stringify([Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)), page ?? null]);
+/**
+ * The last repeat of a chain whose first repeats exist: the chain is contiguous (repeat n+1 is created only once
+ * n was sent), so galloping over which ids exist finds its end in a few reads however long it has grown.
+ */
+async function lastRepeat(store: Cloud['store'], idAt: (repeat: number) => string): Promise<number> {
+  const exists = async (repeat: number) => (await store.get(MSG_SENDS, idAt(repeat))) !== null;
+  let known = 0;
+  let missing = 1;
+  while (await exists(missing)) [known, missing] = [missing, missing * 2];
+  while (missing - known > 1) {
+    const mid = Math.floor((known + missing) / 2);
+    if (await exists(mid)) known = mid;
+    else missing = mid;
+  }
+  return known;
+}
 
 /** Sends one message (or recognises it as sent already) and records it; a refusal is thrown as an AppError. */
 export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, input: SendInput): Promise<SendResult> {
-  const t = loaded.templates[input.template];
+  // Own names only: "constructor" is a valid-looking name every object inherits.
+  const t = Object.prototype.hasOwnProperty.call(loaded.templates, input.template) ? loaded.templates[input.template] : undefined;
   if (!t) throw notFound(`no template ${input.template} in config/template; templates: ${Object.keys(loaded.templates).sort().join(', ') || 'none yet'}`);
   const to = recipientFor(caller, t, input.to);
   const { data, violations } = templateData(t, input.values, loaded.config.currency);
   if (violations.length) throw invalidInput(`template ${t.name}: ${violations.map(describeViolation).join('; ')}`);
   const page = input.page ?? t.page;
-  const content = canonical(data, page);
+  const content = messageContent(data, page);
   const contentHash = sha256Hex(content).slice(0, 32);
   const now = cloud.clock.now();
   const record = {
@@ -96,14 +112,16 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   // Keyless content sent longer than repeat_after_s ago is a new message: the next id in its chain of repeats,
   // so a retry of that one is again recognised by its id.
   const repeatAfterMs = loaded.config.repeat_after_s * 1000;
+  const idAt = (repeat: number) => messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid, repeat });
   let id: string;
   let claim: Awaited<ReturnType<typeof claimSend>>;
-  for (let repeat = 0; ; repeat++) {
-    id = messageId({ template: t.name, to, content, key: input.idempotency_key, client: caller.trusted ? undefined : caller.openid, repeat });
+  for (let repeat = 0; ; ) {
+    id = idAt(repeat);
     claim = await claimSend(cloud.store, { ...record, client_msg_id: id }, now);
     const e = claim.claimed ? undefined : claim.existing;
     const stale = e && input.idempotency_key === undefined && e.status === 'sent' && now - (e.sent_at ?? e.created_at) >= repeatAfterMs;
-    if (!stale || repeat >= MAX_REPEATS) break;
+    if (!stale) break;
+    repeat = repeat === 0 ? Math.max(1, await lastRepeat(cloud.store, idAt)) : repeat + 1;
   }
   const base = { template: t.name, to, client_msg_id: id };
   if (!claim.claimed) {
@@ -129,6 +147,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
       retry_after: null,
       outcome: unknown ? 'unknown' : null,
     });
+    cloud.log.warn('template message not sent', { template: t.name, channel: t.channel, client_msg_id: id, code: error.providerCode ?? error.code, outcome: unknown ? 'unknown' : 'not sent' });
     throw new MessageRefused(error, unknown || error.code === 'PROVIDER_UNAVAILABLE');
   }
   if (answer.ok) {
@@ -143,7 +162,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
     error: errorRecord(r.error),
     retryable: r.retryable,
     retry_after: r.retry_after ?? null,
-    outcome: null,
+    outcome: r.unknown ? 'unknown' : null,
   });
   cloud.log.warn('template message refused', { template: t.name, channel: t.channel, client_msg_id: id, code: r.error.providerCode ?? r.error.code, retryable: r.retryable });
   throw new MessageRefused(r.error, r.retryable, r.retry_after);

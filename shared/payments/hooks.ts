@@ -38,10 +38,18 @@ async function callFunction(cloud: Cloud, name: string, order: PayOrder): Promis
 }
 
 /**
+ * Refusals no retry of this message can overcome: the user's own choices (43101, 43004, 43019), an openid
+ * that is not the account's (WeChat 40003, UnionPay N62110), a value WeChat refuses (47003; the idempotency
+ * key binds the values).
+ */
+const FINAL_REFUSALS = ['43101', '43004', '43019', '40003', 'N62110', '47003'];
+
+/**
  * Sends the paid template (payment_reminder by default) through the template-msg function, as a one-item
- * `send_batch` so the answer says whether a retry can help. The idempotency key is the order's: a re-run
- * never delivers the message twice. A refusal that is final (the user refused or does not follow, 43101 /
- * 43004) ends the step: retrying cannot deliver it. Anything else fails the step, for reconcile to retry.
+ * `send_batch` so the answer says what was refused. The idempotency key is the order's: a re-run never
+ * delivers the message twice. A final refusal (FINAL_REFUSALS) ends the step. Anything else fails the step,
+ * for reconcile to retry once the cause is fixed: the IP whitelist (40164), the template id, the token
+ * service's quota, WeChat not answering.
  */
 async function sendTemplate(cloud: Cloud, t: NonNullable<OnPaid['template']>, order: PayOrder): Promise<void> {
   let to: string = order.payer_openid;
@@ -66,11 +74,11 @@ async function sendTemplate(cloud: Cloud, t: NonNullable<OnPaid['template']>, or
     },
     idempotency_key: `on_paid:${order.out_trade_no}`,
   };
-  type Item = { ok?: boolean; error?: { code?: string; retryable?: boolean; message?: string } };
+  type Item = { ok?: boolean; error?: { code?: string; provider_code?: string; message?: string } };
   const result = (await cloud.callFunction(t.function, { action: 'send_batch', items: [item] })) as { ok?: boolean; data?: { results?: Item[] }; error?: unknown } | undefined;
   const r = result?.data?.results?.[0];
   if (result?.ok === true && r?.ok === true) return;
-  if (r?.error?.code === 'PROVIDER_REJECTED' && r.error.retryable === false) {
+  if (r?.error?.code === 'PROVIDER_REJECTED' && FINAL_REFUSALS.includes(String(r.error.provider_code))) {
     cloud.log.warn('on_paid.template: the message was refused for good; not retried', { out_trade_no: order.out_trade_no, error: r.error.message });
     return;
   }

@@ -151,8 +151,9 @@ export function wxStore(db: WxDatabase): DocStore {
 
 /**
  * `cloud.openapi` resolves `{errCode: 0, errMsg}` on success and rejects with WeChat's errcode as `errCode`
- * (43101, 47003, -604101 for a permission config.json does not declare, ...): the port resolves both.
- * A rejection without a numeric errCode (no answer at all) is rethrown.
+ * (43101, 47003, -604101 for a permission config.json does not declare, ...): the port resolves both. The SDK
+ * gives its own failures codes too (-1 for a plain Error, -501002 / -604102 for timeouts): outcomes.ts reads
+ * those as "no answer". A rejection without a numeric errCode is rethrown.
  */
 export function wxOpenApi(sdk: Pick<WxSdk, 'openapi'>): OpenApi {
   const outcome = async (call: () => Promise<{ errCode?: number; errMsg?: string }>): Promise<OpenApiResult> => {

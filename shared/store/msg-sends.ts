@@ -67,12 +67,18 @@ export async function claimSend(store: DocStore, rec: NewSend, now: number): Pro
   return { claimed: false, existing: (await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id)) ?? existing };
 }
 
-/** Records an attempt's outcome, if this attempt still holds the send. */
+/**
+ * Records an attempt's outcome, if this attempt still holds the send. A delivery is recorded even when a later
+ * attempt took the send over meanwhile (this one outlived its lease): the message went out, and the later
+ * attempt's outcome (a refusal, say 43101 because this one used the credit) must not hide that.
+ */
 export async function finishSend(
   store: DocStore,
   id: string,
   attempt: number,
   outcome: Pick<MsgSend, 'status' | 'updated_at'> & Partial<Pick<MsgSend, 'sent_at' | 'msgid' | 'error' | 'retryable' | 'retry_after' | 'outcome'>>,
 ): Promise<boolean> {
-  return store.update(MSG_SENDS, id, { attempts: attempt, status: 'sending' }, { ...outcome, lease_until: 0 });
+  const patch = { ...outcome, lease_until: 0 };
+  if (await store.update(MSG_SENDS, id, { attempts: attempt, status: 'sending' }, patch)) return true;
+  return outcome.status === 'sent' && store.update(MSG_SENDS, id, { status: { $ne: 'sent' } }, patch);
 }

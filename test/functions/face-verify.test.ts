@@ -170,6 +170,22 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     expect(await face({ action: 'start', ...good })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
   });
 
+  it('malformed calls name what to fix: wrong action, non-string fields, both or neither of verify_id / verify_result', async () => {
+    const openid = user();
+    const good = person();
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ action: 'verify' }, 'UNKNOWN_ACTION', /valid actions: check, start, status/],
+      [{ action: 'start', name: 5, id_number: good.id_number }, 'INVALID_INPUT', /name must be the name on the ID card/],
+      [{ action: 'start', name: good.name, id_number: 330106 }, 'INVALID_INPUT', /id_number must be the 18-character/],
+      [{ action: 'check', verify_id: 7 }, 'INVALID_INPUT', /verify_id must be the verifyId start returned/],
+      [{ action: 'check' }, 'INVALID_INPUT', /pass verify_id .* or verify_result/],
+      [{ action: 'check', verify_id: 'vid_x', verify_result: 'vr_x' }, 'INVALID_INPUT', /pass verify_id .* or verify_result/],
+    ];
+    for (const [input, code, message] of cases) {
+      expect(await face(input, openid)).toMatchObject({ ok: false, error: { code, message: expect.stringMatching(message) } });
+    }
+  });
+
   it('is tied to the mini-program of config/face.appid', async () => {
     const openid = user();
     const other = await emu.fn('face-verify', { action: 'start', ...person() }, { openid, appid: 'wx9999999999999999' });
@@ -197,6 +213,12 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     });
     await control('v2/finish', { verify_id: s.data.verifyId });
     expect(await face({ action: 'check', verify_id: s.data.verifyId }, owner)).toMatchObject({ data: { status: 'PASSED', identity_ref: 'p-1' } });
+    // A document keyed by the ID number itself: the ref would be a raw ID number in the session and in errors.
+    const keyed = person();
+    await emu.put('patients', keyed.id_number, { _openid: owner, profile: { name: keyed.name }, id_number: keyed.id_number });
+    const byId = await face({ action: 'start', identity_ref: keyed.id_number }, owner);
+    expect(byId).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('identity_ref is an ID number') } });
+    expect(byId.error.message).not.toContain(keyed.id_number);
     await useVersion('v2');
   });
 });
@@ -310,6 +332,40 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     expect(await face(forged, openid)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(await face({ ...forged, FromUserName: victim }, openid)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN', message: expect.stringContaining('another verification') } });
     expect(await session(s.out_seq_no)).toMatchObject({ status: 'PENDING' });
+  });
+
+  it("an event naming another user's settled session learns nothing from it without that session's verify_result", async () => {
+    const victim = user();
+    const s = await startV1(victim);
+    const fin = await control('v1/finish', { user_id_key: s.userIdKey, openid: victim });
+    expect(fin.pushed).toMatchObject({ ok: true, data: { status: 'PASSED' } });
+    // No FromUserName and a guessed verify_result: getinfo refuses it before the session is read out.
+    const probe = await face({ MsgType: 'event', Event: 'face_identify', out_seq_no: s.out_seq_no, verify_result: 'vr_guess' }, user());
+    expect(probe).toMatchObject({ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: '84001' } });
+    expect(JSON.stringify(probe)).not.toContain('**********');
+  });
+
+  it('the pushed event is read in PascalCase too (OutSeqNo, VerifyResult, OpenId), every user field must be the owner', async () => {
+    const openid = user();
+    const s = await startV1(openid);
+    const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, identify_ret: 90100, push: false });
+    const event = { ToUserName: 'gh_0123456789ab', FromUserName: openid, CreateTime: 1764806400, MsgType: 'event', Event: 'face_identify', OpenId: openid, OutSeqNo: s.out_seq_no, VerifyResult: verify_result };
+    expect(await emu.invoke('face-verify', { ...event, OpenId: user() }, { OPENID: openid })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await session(s.out_seq_no)).toMatchObject({ status: 'PENDING' });
+    expect(await emu.invoke('face-verify', event, { OPENID: openid })).toMatchObject({ ok: true, data: { status: 'FAILED', code: 'identify_ret:90100', retryable: true } });
+    expect((await session(s.out_seq_no)).verdict).toMatchObject({ by: 'event' });
+  });
+
+  it('a malformed event is refused with a clear error that never echoes its fields', async () => {
+    const base = { MsgType: 'event', Event: 'face_identify', verify_result: 'vr_x' };
+    const idLike = person().id_number;
+    expect(await face({ ...base, out_seq_no: 42 })).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('out_seq_no') } });
+    expect(await face({ ...base, out_seq_no: 'F2026120400000012345678', verify_result: undefined })).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+    for (const bad of [idLike, `${idLike} ${'x'.repeat(40)}`]) {
+      const r = await face({ ...base, out_seq_no: bad });
+      expect(r).toMatchObject({ ok: false, error: { code: expect.stringMatching(/^(NOT_FOUND|INVALID_INPUT)$/) } });
+      expect(r.error.message).not.toContain(idLike);
+    }
   });
 
   it('an expired v1 session fails, and WeChat expiry is reported', async () => {

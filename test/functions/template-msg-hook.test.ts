@@ -104,3 +104,30 @@ it('a business order that names no recipient gets no message, and the payment co
   expect(order).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'done' } } });
   expect(wx().messages.delivered().length).toBe(before);
 });
+
+it('a refusal the operator can fix (40164, the IP whitelist) fails the step; reconcile sends it once fixed', async () => {
+  const errcode = 40164;
+  const to = 'o-oa-hook-whitelist';
+  wx().messages.force(to, errcode, 1);
+  const { no, order } = await paidOrder(to);
+  expect(order).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'failed', steps_done: ['set_status', 'call_function'], last_error: expect.stringContaining(String(errcode)) } } });
+  expect(wx().messages.delivered(to)).toEqual([]);
+  // The whitelist fixed, the next reconcile delivers it.
+  await emu.fn('pay', { action: 'reconcile', spacing_ms: 0, older_than_minutes: 0 }, TRUSTED);
+  expect((await emu.db('pay_orders', no)).hooks.on_paid).toEqual({ state: 'done', attempts: 2 });
+  expect(wx().messages.delivered(to)).toHaveLength(1);
+  expect(hookRuns).toBe(1);
+});
+
+it('on the UnionPay channel an openId UnionPay does not know (N62110) is final too: the step ends', async () => {
+  const template = (await emu.db('config', 'template'))!;
+  await emu.put('config', 'template', { ...template, templates: { ...template.templates, payment_reminder: { channel: 'unionpay', template_id: 'UPT-paid' } } });
+  try {
+    await emu.post('/sandbox/unionpay/msg-faults', { openId: 'up-hook-unknown', resp: 'N62110' });
+    const { order } = await paidOrder('up-hook-unknown');
+    expect(order).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'done', attempts: 1 } } });
+    expect((await emu.store.find<any>(MSG_SENDS, { to: 'up-hook-unknown' }))[0]).toMatchObject({ status: 'failed', retryable: false, error: { provider_code: 'N62110' } });
+  } finally {
+    await emu.put('config', 'template', template);
+  }
+});

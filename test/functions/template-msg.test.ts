@@ -8,6 +8,8 @@ import { manualClock } from '../../shared/core/clock';
 import { memoryLogger } from '../../shared/core/logger';
 import { createHttpClient, HttpUnavailableError, type HttpClient } from '../../shared/http/client';
 import { localCloud, localOpenApi } from '../../shared/runtime/local';
+import type { DocStore } from '../../shared/runtime/port';
+import { messageContent, messageId } from '../../shared/messaging/send';
 import { tokenCacheKey } from '../../shared/messaging/access-token';
 import { backendTokenCacheKey } from '../../shared/providers/unionpay/backend-token';
 import { CACHE } from '../../shared/store/shared-cache';
@@ -158,6 +160,13 @@ describe('values', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('payment_reminder') } });
   });
 
+  test('a name every object inherits ("constructor") is not a template, for a client or a function', async () => {
+    for (const ctx of [FN, client('o-proto-user')]) {
+      const r = await send({ template: 'constructor', to: 'o-proto-user', values: {} }, ctx);
+      expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('no template constructor in config/template') } });
+    }
+  });
+
   test('a value WeChat still refuses (47003) is final and names the key', async () => {
     // The operator marked keyword5 optional, but the account's template requires it.
     const doc = withAllChannels(seeded);
@@ -298,6 +307,22 @@ describe('a retried send is never delivered twice', () => {
     expect(wx().messages.delivered(to)).toHaveLength(3);
   });
 
+  test('after more than a thousand repeats of the same content the next one is still sent, found in a few reads', async () => {
+    const to = 'o-long-chain';
+    const first = await send({ template: 'visitor_result', to, values: VALUES.visitor_result });
+    const { _id, ...sent } = await record(first.data.client_msg_id);
+    const idAt = (repeat: number) => messageId({ template: 'visitor_result', to, content: messageContent(sent.data), repeat });
+    expect(idAt(0)).toBe(_id);
+    for (let k = 1; k <= 1100; k++) await emu.store.insert(MSG_SENDS, idAt(k), { ...sent, client_msg_id: idAt(k) });
+    clock.advance(3_600_000);
+    let reads = 0;
+    const counting: DocStore = { ...emu.store, get: (c, id) => ((reads += c === MSG_SENDS ? 1 : 0), emu.store.get(c, id)) };
+    const r = await templateMsgHandler({ action: 'send', template: 'visitor_result', to, values: VALUES.visitor_result }, instance(undefined, counting));
+    expect(r).toMatchObject({ ok: true, data: { duplicate: false, client_msg_id: idAt(1101) } });
+    expect(wx().messages.delivered(to)).toHaveLength(2);
+    expect(reads).toBeLessThanOrEqual(30);
+  });
+
   test('10 concurrent sends of one message deliver it once', async () => {
     const to = 'o-concurrent-user';
     const rs = await Promise.all(Array.from({ length: 10 }, () => send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'night-1' })));
@@ -353,11 +378,11 @@ describe('send_batch', () => {
 });
 
 /** A warm instance of the function: its own port objects and HTTP client over the one shared store. */
-function instance(wrap: (http: HttpClient) => HttpClient = (h) => h) {
+function instance(wrap: (http: HttpClient) => HttpClient = (h) => h, store: DocStore = emu.store) {
   const log = memoryLogger();
   const http = wrap(createHttpClient(log));
   return localCloud({
-    store: emu.store,
+    store,
     context: { SOURCE: 'wx_client,scf' },
     callFunction: async () => undefined,
     cloudPay: undefined as never,
@@ -383,6 +408,9 @@ test('no answer: recorded as unknown and retryable; the retry keeps its client_m
   expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
   const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
   expect(rec).toMatchObject({ status: 'failed', outcome: 'unknown', retryable: true });
+  // The outcome is in the function's log too, under the message's id.
+  const logged = (lossy.log as ReturnType<typeof memoryLogger>).lines.map((l) => JSON.parse(l)).find((l) => l.client_msg_id === rec._id);
+  expect(logged).toMatchObject({ template: 'system_message', outcome: 'unknown' });
   expect(wx().messages.delivered(to)).toHaveLength(1);
   // The retry carries the same client_msg_id: WeChat recognises it and the user gets one message.
   const again = await templateMsgHandler(event, instance());
@@ -398,7 +426,7 @@ describe('200 concurrent sends from 10 instances fetch exactly one token', () =>
   ])('%s', async (_what, template, appid) => {
     await emu.store.remove(CACHE, tokenCacheKey(appid));
     const before = wx().tokens.fetchCount(appid);
-    const instances = Array.from({ length: 10 }, instance);
+    const instances = Array.from({ length: 10 }, () => instance());
     const rs = await Promise.all(
       Array.from({ length: 200 }, (_, i) => templateMsgHandler({ action: 'send', template, to: `o-burst-${template}-${i}`, values: VALUES.system_message }, instances[i % 10])),
     );
@@ -411,7 +439,7 @@ describe('200 concurrent sends from 10 instances fetch exactly one token', () =>
     const cfg = (await emu.db('config', 'contract'))!;
     await emu.store.remove(CACHE, backendTokenCacheKey(cfg.test.app_id));
     const before = up().tokenFetches(cfg.test.app_id);
-    const instances = Array.from({ length: 10 }, instance);
+    const instances = Array.from({ length: 10 }, () => instance());
     const rs = await Promise.all(
       Array.from({ length: 200 }, (_, i) => templateMsgHandler({ action: 'send', template: 'system_message_up', to: `up-burst-${i}`, values: VALUES.system_message }, instances[i % 10])),
     );

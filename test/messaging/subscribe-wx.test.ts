@@ -61,3 +61,22 @@ test('a refusal the SDK rejects with (43101) is final; a missing permission (-60
   const p = await templateMsgHandler({ action: 'send', template: 'order_paid', values: { goods: 'Tea', amount: 300 } }, cloud);
   expect(p).toMatchObject({ ok: false, error: { code: 'CONFIG_INVALID', message: expect.stringContaining('functions/template-msg/config.json') } });
 });
+
+test.each([
+  [-1, 'a plain Error the SDK wrapped'],
+  [-501002, 'CloudBase server timeout'],
+  [-604102, 'cloud-call timeout'],
+])('the SDK failing on its own side (%i, %s) is no answer: retryable, outcome unknown, the retry sends it', async (errCode) => {
+  const { sdk, cloud } = setup();
+  sdk.openapiErrCode = errCode;
+  const event = { action: 'send', template: 'order_paid', values: { goods: 'Parking', amount: 300 } };
+  const r = await templateMsgHandler(event, cloud);
+  expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+  expect(sdk.docs('msg_sends')[0]).toMatchObject({ status: 'failed', retryable: true, outcome: 'unknown' });
+  // A batch (how the payment hook sends) reports it retryable, so the hook step is retried, not ended.
+  const b = await templateMsgHandler({ action: 'send_batch', items: [{ template: 'order_paid', values: { goods: 'Tea', amount: 300 } }] }, cloud);
+  expect(b).toMatchObject({ ok: true, data: { failed: 1, results: [{ ok: false, error: { code: 'PROVIDER_UNAVAILABLE', retryable: true } }] } });
+  sdk.openapiErrCode = 0;
+  expect(await templateMsgHandler(event, cloud)).toMatchObject({ ok: true, data: { duplicate: false } });
+  expect(sdk.docs('msg_sends').find((d: any) => d.data.thing1 === 'Parking')).toMatchObject({ status: 'sent', attempts: 2, outcome: null });
+});

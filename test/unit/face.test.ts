@@ -52,7 +52,7 @@ describe('mainland ID numbers', () => {
 
 describe('names', () => {
   it.each(['张三', '欧阳娜娜', '阿卜杜热西提·买买提', 'Anna Smith'])('%s is plausible', (n) => expect(nameProblem(n, 'name')).toBeUndefined());
-  it.each([['张', '2 to 30'], ['张'.repeat(31), '2 to 30'], ['张3', 'letters only'], ['<b>x</b>', 'letters only'], ['张\n三', 'letters only']])(
+  it.each([['张', '2 to 30'], ['张'.repeat(31), '2 to 30'], ['张3', 'letters only'], ['<b>x</b>', 'letters only'], ['张\n三', 'letters only'], ['··', 'at least 2 letters'], ['. -', 'at least 2 letters'], ['张·', 'at least 2 letters']])(
     '%s is refused (%s)',
     (n, why) => expect(nameProblem(n, 'name')).toContain(why),
   );
@@ -72,6 +72,9 @@ describe('hashes', () => {
 
   it('v1 MD5s: lower-case hex of the UTF-8 name; the ID with its x upper-cased', () => {
     expect(nameUtf8Md5('张三')).toBe('615db57aa314529aaa0fbe95b3e95bd3');
+    // A real getinfo answer published on WeChat's developer forum (thread 000688925e43586110d0bb2766bc00):
+    // name 曾浩 → name_utf8_md5 ee075aef91ddd81394b6f68d7ff998cb.
+    expect(nameUtf8Md5('曾浩')).toBe('ee075aef91ddd81394b6f68d7ff998cb');
     expect(idCardNumberMd5('11010519491231002x')).toBe(idCardNumberMd5('11010519491231002X'));
     // fixed vectors (node:crypto MD5, independent of crypto-js)
     expect(idCardNumberMd5('11010519491231002x')).toBe('ae05564031c21338aa8a2e7266e7855c');
@@ -101,6 +104,13 @@ describe('verdict codes', () => {
     expect(verdictOf('v1', 10020)).toMatchObject({ retryable: true, reason: expect.stringContaining('timed out') });
     expect(verdictOf('v2', 90017)).toMatchObject({ retryable: true, reason: expect.stringContaining('timed out') });
     expect(verdictOf('v2', 10042)).toMatchObject({ retryable: true, reason: expect.stringContaining('too many') });
+  });
+
+  it("v2's 90104/90105/90110 are WeChat failing to load something (official enum), retryable; 90108 is not in it", () => {
+    expect(verdictOf('v2', 90104)).toMatchObject({ retryable: true, reason: expect.stringContaining('settings could not be loaded') });
+    expect(verdictOf('v2', 90105)).toMatchObject({ retryable: true, reason: expect.stringContaining('confirmation data could not be loaded') });
+    expect(verdictOf('v2', 90110)).toMatchObject({ retryable: true, reason: expect.stringContaining('agreement could not be loaded') });
+    expect(verdictOf('v2', 90108).reason).toContain('not in its published tables');
   });
 
   it('every listed code has its own reason, not the unknown-code text', () => {

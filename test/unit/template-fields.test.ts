@@ -3,7 +3,7 @@
  * config/template document's own checks (built-in templates, typed keys, channels).
  */
 import { formatValue, templateData, describeViolation, formatAmount } from '../../shared/messaging/fields';
-import { resolveTemplates, templateConfig, BUILTIN_TEMPLATES, type FieldType } from '../../shared/config/template';
+import { resolveTemplates, templateConfig, typedKeyKind, BUILTIN_TEMPLATES, type FieldType } from '../../shared/config/template';
 import { messageId, recipientFor } from '../../shared/messaging/send';
 import { nextChinaMidnight, wechatRefusal } from '../../shared/messaging/outcomes';
 import type { Caller } from '../../shared/core/handler';
@@ -30,6 +30,7 @@ describe('each key type keeps to its limit', () => {
     ['character_string', 'A'.repeat(33), /33 characters: a character_string is at most 32/],
     ['character_string', 'AB 12', /no spaces/],
     ['letter', 'abc1', /at most 32 letters/],
+    ['symbol', '★★★★★★', /6 characters: a symbol value is at most 5/],
     ['number', '12a', /must be a number/],
     ['number', '1'.repeat(33), /33 digits: a number is at most 32/],
     ['amount', '¥12345678901', /11 digits: an amount is at most 10/],
@@ -93,6 +94,10 @@ describe('each key type keeps to its limit', () => {
   });
 });
 
+test("a typed key's name fixes its type, symbol keys included", () => {
+  expect(['thing1', 'character_string12', 'symbol3', 'phrase5', 'keyword1'].map(typedKeyKind)).toEqual(['thing', 'character_string', 'symbol', 'phrase', undefined]);
+});
+
 describe('templateData names every violation', () => {
   const t = resolveTemplates({ currency: 'CNY', repeat_after_s: 3600, templates: { payment_reminder: { template_id: 'x' } }, official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) } }).templates.payment_reminder;
 
@@ -110,6 +115,15 @@ describe('templateData names every violation', () => {
       'values.trade_type (template key keyword3, text) is missing',
       'values.colour is not a value of template payment_reminder; its values: order_no, merchant, trade_type, paid_at, amount',
     ]);
+  });
+
+  test('names every object inherits are not values: "constructor" is unknown, and a field of that name is missing', () => {
+    const good = { order_no: 'A1', merchant: 'Demo', trade_type: 'WeChat Pay', paid_at: '2026-01-01 12:00', amount: 9900 };
+    expect(templateData(t, { ...good, constructor: 'x' }, 'CNY').violations.map(describeViolation)).toEqual([
+      'values.constructor is not a value of template payment_reminder; its values: order_no, merchant, trade_type, paid_at, amount',
+    ]);
+    const odd = { name: 'odd', fields: { constructor: { key: 'thing1', type: 'thing' as const, optional: false } } };
+    expect(templateData(odd, {}, 'CNY').violations.map(describeViolation)).toEqual(['values.constructor (template key thing1, thing) is missing']);
   });
 });
 

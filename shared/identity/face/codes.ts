@@ -81,13 +81,13 @@ const V2_CLIENT: Record<number, Entry> = {
   90014: ['the capture was not usable; try again', true],
   90017: ['the verification timed out; try again', true],
   90018: ['a system error on the device; try again', true],
-  90104: ['the verification page is misconfigured', false],
-  90105: ['the user did not confirm the verification', true],
+  // 90104/90105/90110 are failures to fetch (获取…失败, the official queryverifyinfo enum); it has no 90108.
+  90104: ['the face-verification settings could not be loaded; try again', true],
+  90105: ['the confirmation data could not be loaded; try again', true],
   90106: ['the camera could not be used; allow camera access and try again', true],
   90107: ['the verification timed out; try again', true],
-  90108: ['the user did not accept the verification terms', true],
   90109: ['this device does not support face verification', false],
-  90110: ['the user did not accept the verification terms', true],
+  90110: ['the verification agreement could not be loaded; try again', true],
   90199: ['a system error on the device; try again', true],
 };
 

@@ -9,7 +9,7 @@ import type { Cloud } from '../../runtime/port';
 import { faceConfig, type FaceConfig } from '../../config/face';
 import { apiErrorOf, verdictOf, type Verdict } from './codes';
 import { certHash, idCardNumberMd5, nameUtf8Md5 } from './hashes';
-import { maskIdNumber, parseIdentity, type Identity } from './identity';
+import { idNumberProblem, maskIdNumber, parseIdentity, type Identity } from './identity';
 import { getSession, insertSession, latestValid, recordVerdict, sessionBy, type FaceSession } from './sessions';
 import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, type IdentifyInfo } from './wechat';
 
@@ -56,6 +56,10 @@ const fieldOf = (doc: Record<string, unknown>, path: string): unknown =>
 async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string, ref: string): Promise<Identity> {
   const src = config.identity;
   if (!src) throw invalidInput('identity_ref needs config/face.identity (collection and field names); pass name and id_number instead');
+  // Documents keyed by the ID number itself: the ref would be stored in the session and echoed in errors.
+  if (idNumberProblem(ref, 'identity_ref', cloud.clock.now()) === undefined) {
+    throw invalidInput('identity_ref is an ID number, which is never stored: give the document another _id, or pass name and id_number');
+  }
   const doc = await cloud.store.get<Record<string, unknown>>(src.collection, ref);
   // Another user's document is reported exactly like a missing one.
   if (!doc || (src.owner_field !== null && fieldOf(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
@@ -203,14 +207,16 @@ export async function status(cloud: Cloud, caller: Caller, input: { openid?: str
   return s ? { verified: true, verification: sessionView(s) } : { verified: false, verification: null };
 }
 
-/** WeChat's pushed v1 event as cloud development delivers it to the function. */
+/**
+ * WeChat's pushed v1 event as cloud development delivers it to the function: the push's own JSON, with
+ * `MsgType` and `Event` as in every message push. The face_identify push itself is undocumented (protocol
+ * notes: UNVERIFIED), so each field is read in both spellings WeChat's pushes use: snake_case (`out_seq_no`,
+ * `verify_result`, `openid`, as the issue describes it) and PascalCase (`OutSeqNo`, `VerifyResult`, `OpenId`).
+ */
 export interface FaceIdentifyEvent {
   MsgType: 'event';
   Event: 'face_identify';
-  FromUserName?: string;
-  openid?: string;
-  out_seq_no?: unknown;
-  verify_result?: unknown;
+  [field: string]: unknown;
 }
 
 export function isFaceIdentifyEvent(event: unknown): event is FaceIdentifyEvent {
@@ -218,29 +224,42 @@ export function isFaceIdentifyEvent(event: unknown): event is FaceIdentifyEvent 
   return !!e && typeof e === 'object' && e.action === undefined && e.MsgType === 'event' && e.Event === 'face_identify';
 }
 
+/** The event's value of a field under any of its spellings; a non-string value is refused. */
+function eventField(event: FaceIdentifyEvent, names: string[]): string | undefined {
+  const given = names.filter((n) => event[n] !== undefined);
+  if (given.some((n) => typeof event[n] !== 'string' || event[n] === '')) throw invalidInput(`face_identify event: ${given.join(', ')} must be a non-empty string`);
+  return given.length ? (event[given[0]] as string) : undefined;
+}
+
+const OUT_SEQ_NO = /^[0-9A-Za-z_-]{5,32}$/;
+
 /**
  * The pushed `face_identify` event: the session named by out_seq_no gets the verdict getinfo gives for the
  * event's verify_result, under the same rules as check. The event itself proves nothing (anyone can send
- * these fields): only getinfo's answer, matched against the session, is believed.
+ * these fields): only getinfo's answer, matched against the session, is believed, and until it is, the event
+ * learns nothing about the session either (not even a verdict already recorded).
  */
 export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
-  if (typeof event.out_seq_no !== 'string' || typeof event.verify_result !== 'string' || !event.verify_result) {
-    throw invalidInput('face_identify event: out_seq_no and verify_result must be strings');
+  const outSeqNo = eventField(event, ['out_seq_no', 'OutSeqNo']);
+  const verifyResult = eventField(event, ['verify_result', 'VerifyResult']);
+  // Never echoed: the fields are whatever the sender put there.
+  if (!outSeqNo || !OUT_SEQ_NO.test(outSeqNo) || !verifyResult) {
+    throw invalidInput('face_identify event: out_seq_no (5-32 of 0-9 A-Z a-z _ -) and verify_result must be strings');
   }
-  const s = await getSession(cloud.store, event.out_seq_no);
-  if (!s || s.version !== 'v1') throw notFound(`face_identify event: no v1 verification ${event.out_seq_no}`);
-  const from = event.FromUserName ?? event.openid;
-  if (from !== undefined && from !== s.openid) throw forbidden('face_identify event: the user is not the one who started this verification; nothing was recorded');
-  if (s.status !== 'PENDING') return sessionView(s);
-  if (cloud.clock.now() >= s.expires_at) throw expiredError();
+  const s = await getSession(cloud.store, outSeqNo);
+  if (!s || s.version !== 'v1') throw notFound('face_identify event: no v1 verification has this out_seq_no');
+  const users = ['FromUserName', 'openid', 'OpenId'].map((n) => eventField(event, [n])).filter((u) => u !== undefined);
+  if (users.some((u) => u !== s.openid)) throw forbidden('face_identify event: the user is not the one who started this verification; nothing was recorded');
   const config = await loadConfig(cloud);
   sameApp(config, s);
-  const info = await identifyInfo(cloud, config, event.verify_result);
+  const info = await identifyInfo(cloud, config, verifyResult);
   const wrong = v1Mismatch(s, info);
   if (wrong) {
     cloud.log.warn('face_identify event refused', { out_seq_no: s._id, why: wrong });
     throw forbidden(`face_identify event: ${wrong}; nothing was recorded`);
   }
+  if (s.status !== 'PENDING') return sessionView(s);
+  if (cloud.clock.now() >= s.expires_at) throw expiredError();
   if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
   return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'event');
 }

@@ -47,6 +47,8 @@ export function nameProblem(value: string, field: string): string | undefined {
   const length = [...value].length;
   if (length < NAME_MIN || length > NAME_MAX) return `${field} must be the name on the ID card, ${NAME_MIN} to ${NAME_MAX} characters`;
   if (!NAME_CHARS.test(value)) return `${field} must be the name on the ID card: letters only (and · for transliterated names), no digits or symbols`;
+  // Separators alone ("··", ". -") pass the character check but name nobody.
+  if ((value.match(/\p{L}/gu) ?? []).length < NAME_MIN) return `${field} must be the name on the ID card: at least ${NAME_MIN} letters`;
   return undefined;
 }
 

@@ -65,7 +65,6 @@ export interface IdentifyInfo {
   userIdKey?: string;
   nameMd5?: string;
   idMd5?: string;
-  identifyTime?: number;
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
@@ -81,6 +80,5 @@ export async function getInfo(deps: TokenDeps, app: WechatApp, verifyResult: str
     userIdKey: str(a.user_id_key),
     nameMd5: str(a.name_utf8_md5)?.toLowerCase(),
     idMd5: str(a.id_card_number_md5)?.toLowerCase(),
-    identifyTime: typeof a.identify_time === 'number' ? a.identify_time : undefined,
   };
 }
