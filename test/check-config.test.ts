@@ -138,4 +138,13 @@ describe('checkConfigFile: config/contract', () => {
     const missing = checkConfigFile(file('contract.json', { active: 'production', test: set('uptestapp0001') }));
     expect(missing.lines.join('\n')).toContain('config/contract.production is missing: active is "production"');
   });
+
+  it.each(['fields', 'query_fields'])('deduction.%s: a key that is not a field name is refused, naming it', (record) => {
+    const bad = { ...CONTRACT, test: { ...set('uptestapp0001'), deduction: { [record]: { 'txn-Type': '01' } } } };
+    const r = checkConfigFile(file('contract.json', bad));
+    expect(r.ok).toBe(false);
+    expect(r.lines.join('\n')).toContain(`config/contract.test.deduction.${record}.txn-Type is not a known field`);
+    const good = { ...CONTRACT, test: { ...set('uptestapp0001'), deduction: { [record]: { txnType: '01' } } } };
+    expect(checkConfigFile(file('contract.json', good)).ok).toBe(true);
+  });
 });

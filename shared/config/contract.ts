@@ -22,10 +22,12 @@ export const DeductionSection = Type.Object(
       description: 'assumption: the request field that carries the contract id',
     }),
     fields: Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), Type.String({ maxLength: 64 }), {
+      additionalProperties: false, // without it TypeBox's patternProperties lets any key through
       default: { txnType: '01', txnSubType: '01', bizType: '000902', accessType: '0', channelType: '07', currencyCode: '156' },
       description: 'assumption: constant ACP fields sent with every charge (txnType 01 consume, bizType, channelType, currencyCode 156 = CNY)',
     }),
     query_fields: Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' }), Type.String({ maxLength: 64 }), {
+      additionalProperties: false,
       default: { txnType: '00', txnSubType: '00' },
       description: 'assumption: constant ACP fields sent with every query',
     }),

@@ -138,7 +138,7 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
     return { outcome: 'rejected', reason: 'merchant ids differ from the order', settled: false };
   }
 
-  if (refund.status === 'REJECTED' && COUNTS_AS_REFUNDED.includes(final)) return countLateRefund(cloud, refund, final);
+  if (ENDED_UNMADE.includes(refund.status) && COUNTS_AS_REFUNDED.includes(final)) return countLateRefund(cloud, refund, final);
 
   const wonRefund =
     !FINAL_REFUND.includes(refund.status) &&
@@ -161,15 +161,21 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
 }
 
 /**
- * The provider reports done a refund that was ended here as never received (released after a send with
- * no answer). The money did leave: the record takes the provider's state and the order counts the amount,
- * by compare-and-set on what it had counted, so it cannot be refunded twice.
+ * Final states of a refund whose amount the order gave back: never received (released after a send with no
+ * answer), or reported failed (an acquirer may list a failed try and later make the refund under the same number).
+ */
+const ENDED_UNMADE: readonly RefundStatus[] = ['REJECTED', 'CLOSED'];
+
+/**
+ * The provider reports done a refund that was ended here as not made (ENDED_UNMADE). The money did leave: the
+ * record takes the provider's state and the order counts the amount, by compare-and-set on what it had
+ * counted, so it cannot be refunded twice.
  */
 async function countLateRefund(cloud: Cloud, refund: PayRefund, final: RefundStatus): Promise<Applied> {
   const now = cloud.clock.now();
-  const won = await cloud.store.update(REFUNDS, refund._id, { status: 'REJECTED' }, { status: final, finished_at: now, updated_at: now, late: true });
+  const won = await cloud.store.update(REFUNDS, refund._id, { status: refund.status }, { status: final, finished_at: now, updated_at: now, late: true });
   if (!won) return { outcome: 'duplicate', settled: true };
-  cloud.log.error('a refund ended here as never received was completed by the provider; its amount is now counted', {
+  cloud.log.error(`a refund ended here as ${refund.status} was completed by the provider; its amount is now counted`, {
     out_refund_no: refund._id,
     out_trade_no: refund.out_trade_no,
   });

@@ -1,4 +1,4 @@
-import { AppError, conflict, forbidden, invalidInput, notFound, notSupported } from '../core/errors';
+import { AppError, conflict, forbidden, invalidInput, notFound, notSupported, providerUnavailable } from '../core/errors';
 import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
 import type { Cloud } from '../runtime/port';
@@ -10,7 +10,7 @@ import { paymentConfigs, providerContext } from './context';
 import { orderWithConfig, ownOrder } from './query';
 import { settledRefundAmount } from './settlement';
 import { isPrivileged, refundView } from './view';
-import type { PaymentProvider } from '../providers/types';
+import type { PaymentProvider, ProviderCtx, RefundQueryInput } from '../providers/types';
 
 export const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 
@@ -104,6 +104,35 @@ async function startRefund(cloud: Cloud, caller: Caller, order: PayOrder, req: R
   return refund;
 }
 
+/** What a provider's refund query is told about the refund: its order, and what the order counted before it. */
+function refundQueryInput(order: PayOrder, refund: PayRefund): RefundQueryInput {
+  return {
+    out_trade_no: order.out_trade_no,
+    provider_trade_no: order.provider_trade_no ?? undefined,
+    currency: refund.currency,
+    // While this refund is in flight the order counts only the refunds before it.
+    refunded_before: order.refunded_amount,
+    created_at: refund.created_at,
+  };
+}
+
+/**
+ * Before a refund in flight is sent again to a provider whose refund call is not known to be idempotent
+ * (`queryBeforeResend`): true when the provider says it never made it, so sending again cannot refund twice.
+ * Otherwise its answer is applied (a made refund completes) and nothing is sent; an answer that does not
+ * match the record leaves the refund in flight for a person.
+ */
+async function neverMade(cloud: Cloud, provider: PaymentProvider<unknown>, ctx: ProviderCtx<unknown>, order: PayOrder, refund: PayRefund): Promise<boolean> {
+  const report = await provider.queryRefund(ctx, refund.out_refund_no, refundQueryInput(order, refund));
+  if (report.state === 'NOT_FOUND') return true;
+  const applied = await applyRefundReport(cloud, refund, report);
+  if (applied.outcome === 'rejected') {
+    cloud.log.error('refund query does not match the record', { out_refund_no: refund.out_refund_no, reason: applied.reason });
+    throw providerUnavailable(`refund ${refund.out_refund_no} was not sent again: the provider's account of it does not match the record (${applied.reason}); it stays in flight, check it with the provider`);
+  }
+  return false;
+}
+
 /**
  * `refund` (trusted callers and admins only): one refund in flight per order. A retry with the same
  * out_refund_no (or none, while one is in flight) sends the same request again, as WeChat Pay requires.
@@ -134,6 +163,9 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
       // Already ended (an earlier run stopped before releasing the order): finish that, never send it again.
       await settleRefundedOrder(cloud, refund);
       return refundView(refund);
+    }
+    if (provider.queryBeforeResend && !(await neverMade(cloud, provider, ctx, order, refund))) {
+      return refundView((await getRefund(cloud.store, refund._id)) as PayRefund);
     }
   } else if (existing) {
     if (existing.out_trade_no !== order.out_trade_no || (req.amount !== undefined && req.amount !== existing.amount)) {
@@ -192,14 +224,7 @@ export async function syncRefund(
   }
   const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
-  const report = await provider.queryRefund(ctx, outRefundNo, {
-    out_trade_no: order.out_trade_no,
-    provider_trade_no: order.provider_trade_no ?? undefined,
-    currency: refund.currency,
-    // While this refund is in flight the order counts only the refunds before it.
-    refunded_before: order.refunded_amount,
-    created_at: refund.created_at,
-  });
+  const report = await provider.queryRefund(ctx, outRefundNo, refundQueryInput(order, refund));
   if (report.state === 'NOT_FOUND') {
     // Sent with no answer, and the provider never got it: safe to end, once no send can still be on its way.
     if (refund.status === 'REQUESTED' && cloud.clock.now() - (refund.last_sent_at ?? refund.created_at) > RELEASE_UNSEEN_REFUND_AFTER_MS) {

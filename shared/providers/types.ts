@@ -185,6 +185,11 @@ export interface PaymentProvider<C = unknown> {
    * the settlement recorded on the order; the others refund only in the order's currency.
    */
   refundsInSettlementCurrency?: boolean;
+  /**
+   * True when sending a refund again (same number, after an answer was lost) is not known to be idempotent at
+   * the provider: `refund` then asks `queryRefund` first and sends again only if the answer is NOT_FOUND.
+   */
+  queryBeforeResend?: boolean;
   /** HTTP notifications; absent for a provider whose results arrive otherwise (cloudPay calls a function). */
   notify?: {
     /** HTTP methods it delivers with (default POST only). */

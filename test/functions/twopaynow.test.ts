@@ -241,6 +241,17 @@ describe('answers about a trade the order never opened', () => {
     expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' })).data.status).toBe('PAID');
     expect((await emu.db('pay_orders', no)).provider_trade_no).toBe(trade(no).trade_no);
   });
+
+  it('an answer about the stored trade_no that names another merchant_trade_no is refused: the trade is not this order’s', async () => {
+    const { no } = await order();
+    await pay(no, { deliver: false });
+    trade(no).merchant_trade_no = 'SOMEONEELSES02';
+    const before = await state();
+    const r = await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-tp' });
+    expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+    expect(r.error.message).toContain(`merchant_trade_no ${no} but answered about SOMEONEELSES02`);
+    expect(await state()).toBe(before);
+  });
 });
 
 it('a currency the 2paynow section does not list is NOT_SUPPORTED before anything is written, naming the field', async () => {
@@ -296,6 +307,36 @@ describe('a refund whose answer was lost is confirmed by the trade’s refunded 
     expect((await queryRefund(refundNo)).data.status).toBe('REQUESTED');
     expect(await state()).toBe(before);
     expect(emu.log.lines!.some((l) => l.includes('refund query does not match the record') && l.includes("refund amount 70 EUR differs from the request's 100 EUR"))).toBe(true);
+  });
+
+  describe('a retry of the lost refund asks first, and sends again only if it was never made', () => {
+    const retry = (no: string) => emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+
+    it('made (the total grew by it): SUCCESS without a second send, so 2paynow refunds it once', async () => {
+      const { no, refundNo } = await lostRefund(100);
+      trade(no).refunded += 100; // made at 2paynow; only the answer was lost
+      expect((await retry(no)).data).toMatchObject({ out_refund_no: refundNo, status: 'SUCCESS', amount: 100 });
+      expect(trade(no).refunded).toBe(100);
+      expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+    });
+
+    it('never made (the total unchanged): sent again and done', async () => {
+      const { no, refundNo } = await lostRefund(100);
+      expect((await retry(no)).data).toMatchObject({ out_refund_no: refundNo, status: 'SUCCESS', amount: 100 });
+      expect(trade(no).refunded).toBe(100);
+      expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+    });
+
+    it('a total that matches neither: not sent again, the refund stays in flight, nothing changes', async () => {
+      const { no } = await lostRefund(100);
+      trade(no).refunded += 70;
+      const before = await state();
+      const r = await retry(no);
+      expect(r.error.code).toBe('PROVIDER_UNAVAILABLE');
+      expect(r.error.message).toContain('was not sent again');
+      expect(trade(no).refunded).toBe(70);
+      expect(await state()).toBe(before);
+    });
   });
 
   it('reconcile confirms a lost refund the same way', async () => {

@@ -348,6 +348,20 @@ describe('refund confirmation through the refund list (refund_query_method)', ()
     expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
   });
 
+  it('a refund ended CLOSED (failed) that Yaband later reports refunded is counted, so it cannot be refunded again', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no, result: 'failed', deliver: false });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r.data.out_refund_no }, TRUSTED)).data.status).toBe('CLOSED');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+    sandbox().refund(r.data.out_refund_no)!.state = 'refunded'; // made after all, under the same m_refund_id
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no })).body.notify).toMatchObject({ body: 'ok' });
+    expect(await emu.db('pay_refunds', r.data.out_refund_no)).toMatchObject({ status: 'SUCCESS', late: true });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no })).body.notify).toMatchObject({ body: 'ok' });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ refunded_amount: 100 }); // counted once
+  });
+
   it('a list entry with our m_refund_id but of another trade is refused (PROVIDER_UNAVAILABLE, logged); the refund stays in flight', async () => {
     const no = await paid();
     const other = await paid();

@@ -8,7 +8,7 @@ import { HttpUnavailableError, type HttpClient } from '../../shared/http/client'
 import { yaband } from '../../shared/providers/yaband';
 import { parseNotification } from '../../shared/providers/yaband/notify';
 import { notifySignTexts, signRequest, verifyNotifySign } from '../../shared/providers/yaband/sign';
-import { miniPayData, refundData, refundEntries, settlementOf } from '../../shared/providers/yaband/transform';
+import { miniPayData, refundData, refundEntries, refundReport, settlementOf } from '../../shared/providers/yaband/transform';
 import type { YabandMerchant } from '../../shared/providers/yaband/wire';
 import type { CreatePaymentInput } from '../../shared/providers/types';
 import { testEmulator, type TestEmulator } from '../support/emu';
@@ -96,6 +96,16 @@ describe('signatures', () => {
     expect(refundData({ ...r, settled: { amount: 428, currency: 'EUR' } }, 'T1', 'https://n')).toMatchObject({ refund_amount: '4.28', refund_currency: 'EUR' });
   });
 
+  it('a refund report pairs refund_amount with refund_currency, and the trade’s amount only with its own currency', () => {
+    const m = ctx().config;
+    const refunded = { state: 'refunded', m_refund_id: 'O1R1', order_id: 'O1' };
+    expect(refundReport(m, { ...refunded, refund_amount: '4.28', refund_currency: 'EUR', amount: '10.00', currency: 'GBP' }, 'O1')).toMatchObject({ amount: 428, currency: 'EUR' });
+    expect(refundReport(m, { ...refunded, refund_amount: '4.28', currency: 'EUR' }, 'O1')).toMatchObject({ amount: 428, currency: 'EUR' });
+    // No refund_amount: "10.00" is the GBP trade's total, not 10.00 EUR (which could equal a settled refund's amount).
+    expect(refundReport(m, { ...refunded, refund_currency: 'EUR', amount: '10.00', currency: 'GBP' }, 'O1')).toMatchObject({ amount: 1000, currency: 'GBP' });
+    expect(refundReport(m, { ...refunded, refund_currency: 'EUR', amount: '10.00' }, 'O1')).toMatchObject({ amount: undefined, currency: undefined });
+  });
+
   it('a refund list is the first array in data, objects only [?]', () => {
     expect(refundEntries({ total: 2, list: [{ m_refund_id: 'A' }, 'x', null, { m_refund_id: 'B' }] })).toEqual([{ m_refund_id: 'A' }, { m_refund_id: 'B' }]);
     expect(refundEntries({ total: 0 })).toEqual([]);
@@ -169,6 +179,28 @@ describe('flows against the sandbox', () => {
     expect((await yaband.refund(c, refund)).refund_id).toBe(r.refund_id); // the same m_refund_id is the same refund
     expect((await rejection(yaband.queryRefund(c, refund.out_refund_no))).code).toBe('NOT_SUPPORTED');
     expect((await rejection(yaband.refund(c, { ...refund, provider_trade_no: undefined, out_refund_no: 'X2' }))).code).toBe('CONFLICT');
+  });
+});
+
+describe('refund list entries', () => {
+  /** A client whose refund list answers `list`, whatever is asked. */
+  const listing = (list: Record<string, unknown>[]): HttpClient => ({
+    request: async () => ({ status: 200, headers: {}, body: JSON.stringify({ status: true, code: 200, message: 'ok', data: { total: list.length, list } }) }),
+  });
+  const known = { out_trade_no: 'YB1', provider_trade_no: 'T1', currency: 'EUR', refunded_before: 0, created_at: Date.now() };
+  const entry = (state: string) => ({ m_refund_id: 'YB1R1', trade_id: 'T1', order_id: 'YB1', state, refund_amount: '2.34', refund_currency: 'EUR' });
+
+  it('a failed try and a made refund under our number: the made one is reported, never the failure', async () => {
+    for (const list of [[entry('failed'), entry('refunded')], [entry('refunded'), entry('failed')]]) {
+      expect(await yaband.queryRefund(ctx({}, listing(list)), 'YB1R1', known)).toMatchObject({ state: 'SUCCESS', amount: 234, currency: 'EUR' });
+    }
+    expect(await yaband.queryRefund(ctx({}, listing([entry('failed'), entry('processing')])), 'YB1R1', known)).toMatchObject({ state: 'PROCESSING' });
+    expect(await yaband.queryRefund(ctx({}, listing([entry('failed')])), 'YB1R1', known)).toMatchObject({ state: 'CLOSED' });
+  });
+
+  it('any entry under our number of another trade refuses the answer', async () => {
+    const e = await rejection(yaband.queryRefund(ctx({}, listing([entry('refunded'), { ...entry('failed'), trade_id: 'T2' }])), 'YB1R1', known));
+    expect(e.code).toBe('PROVIDER_UNAVAILABLE');
   });
 });
 

@@ -45,3 +45,26 @@ describe('config/payment.yaband.refund_query_method', () => {
     }
   });
 });
+
+describe('config/payment.vr.method_configurations', () => {
+  const vrDoc = (method_configurations: Record<string, unknown>) => ({
+    pay_sp: 'vr',
+    notify_url: 'https://x.example/notify',
+    order_collection: 'orders',
+    currency: 'EUR',
+    vr: { space_id: 1, user_id: 2, auth_key: Buffer.alloc(32, 7).toString('base64'), method_configurations },
+  });
+
+  it('keeps a pay_method → configuration id map', () => {
+    const r = validatePaymentDoc(vrDoc({ alipay: 4711 }));
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    expect(r.config.vr).toMatchObject({ method_configurations: { alipay: 4711 } });
+  });
+
+  it('refuses a key that is not a pay_method name, naming it', () => {
+    const r = validatePaymentDoc(vrDoc({ 'Ali-Pay': 4711 }));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.join('\n')).toContain('vr.method_configurations.Ali-Pay is not a known field');
+  });
+});

@@ -39,8 +39,8 @@ async function call(ctx: Ctx, fn: string, fields: TwoPayNowFields): Promise<TwoP
 /**
  * `function=query` takes `trade_no`: 2paynow's trade id, or, when none was stored (the create answer was
  * lost), our order number in that same parameter, as 2paynow's WAP queries take the merchant_trade_no
- * (protocols/acquirers.md §1b). The answer must be about that trade: its `trade_no` when we asked by it,
- * its `merchant_trade_no` (when it names one) when we asked by our number.
+ * (protocols/acquirers.md §1b). The answer must be about that trade and this order: its `trade_no` when we
+ * asked by it, and its `merchant_trade_no` (when it names one) always.
  */
 async function queryTrade(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promise<TwoPayNowAnswer | null> {
   let a: TwoPayNowAnswer;
@@ -51,7 +51,8 @@ async function queryTrade(ctx: Ctx, outTradeNo: string, tradeNo?: string): Promi
     if (err instanceof AppError && err.code === 'PROVIDER_REJECTED' && /not exist/i.test(err.message)) return null;
     throw err;
   }
-  const asked = tradeNo ? { trade_no: tradeNo } : { merchant_trade_no: outTradeNo };
+  // Our number rides in merchant_trade_no either way (create sends it): an answer naming another is not ours.
+  const asked = { trade_no: tradeNo, merchant_trade_no: outTradeNo };
   const other = answeredAboutAnother(ctx.log, '2paynow query', asked, { trade_no: t.text(a.trade_no), merchant_trade_no: t.text(a.merchant_trade_no) });
   if (other) throw other;
   return a;
@@ -120,6 +121,9 @@ export const twoPayNow: PaymentProvider<TwoPayNowMerchant> = {
       throw err;
     }
   },
+
+  // Whether the issued refund function ignores a repeated merchant_refund_no is unpublished: a retry checks the refunded total first.
+  queryBeforeResend: true,
 
   /** Only through a refund function 2paynow issued; a 200 answer is taken as the refund done. */
   cannotRefund: (config) => (config.refund_function ? undefined : NO_REFUND),

@@ -97,16 +97,21 @@ export const yaband: PaymentProvider<YabandMerchant> = {
     const at = (ms: number) => (m.time_unit === 'ms' ? ms : Math.floor(ms / 1000));
     const method = m.refund_query_method;
     const data = await call(ctx, method, { start_time: at(refund.created_at - REFUND_WINDOW_MARGIN_MS), end_time: at(ctx.clock.now() + REFUND_WINDOW_MARGIN_MS) });
-    const entry = t.refundEntries(data).find((e) => t.str(e, 'm_refund_id') === outRefundNo);
-    if (!entry) return { out_refund_no: outRefundNo, out_trade_no: refund.out_trade_no, state: 'PROCESSING' };
-    const other = answeredAboutAnother(
-      ctx.log,
-      `YabandPay ${method}`,
-      { trade_id: refund.provider_trade_no, order_id: refund.out_trade_no },
-      { trade_id: t.str(entry, 'trade_id'), order_id: t.str(entry, 'order_id') },
-    );
-    if (other) throw other;
-    return t.refundReport(m, entry, refund.out_trade_no);
+    const entries = t.refundEntries(data).filter((e) => t.str(e, 'm_refund_id') === outRefundNo);
+    if (!entries.length) return { out_refund_no: outRefundNo, out_trade_no: refund.out_trade_no, state: 'PROCESSING' };
+    for (const entry of entries) {
+      const other = answeredAboutAnother(
+        ctx.log,
+        `YabandPay ${method}`,
+        { trade_id: refund.provider_trade_no, order_id: refund.out_trade_no },
+        { trade_id: t.str(entry, 'trade_id'), order_id: t.str(entry, 'order_id') },
+      );
+      if (other) throw other;
+    }
+    // Several entries under our number (a failed try, then one made on a resend): one that was made wins, so
+    // a refund that left the merchant is never ended as failed and refunded again.
+    const reports = entries.map((e) => t.refundReport(m, e, refund.out_trade_no));
+    return reports.find((r) => r.state === 'SUCCESS') ?? reports.find((r) => r.state === 'PROCESSING') ?? reports[0];
   },
 
   notify: {

@@ -138,18 +138,21 @@ const REFUND_STATE: Record<string, RefundReport['state']> = {
 
 /**
  * A refund notification's `data` (or an entry of the refund query's list): `m_refund_id` is ours; the refunded
- * amount is `refund_amount` in `refund_currency` [?], else `amount` (then a partial refund's notification will
- * not match the refund and is refused, never misapplied).
+ * amount is `refund_amount` in `refund_currency` (else `currency`) [?], else the trade's `amount` in its own
+ * `currency` (then a partial refund's notification will not match the refund and is refused, never
+ * misapplied). The trade's amount is never read in `refund_currency`: in the settlement currency its number
+ * could pass for the refund's settled amount.
  */
 export function refundReport(m: YabandMerchant, f: YabandFields, outTradeNo: string): RefundReport {
   const state = str(f, 'state');
-  const currency = str(f, 'refund_currency') ?? str(f, 'currency');
+  const refundAmount = str(f, 'refund_amount');
+  const currency = refundAmount !== undefined ? str(f, 'refund_currency') ?? str(f, 'currency') : str(f, 'currency');
   return {
     out_refund_no: str(f, 'm_refund_id') ?? '',
     out_trade_no: outTradeNo,
     state: REFUND_STATE[state ?? ''] ?? 'PROCESSING',
     refund_id: str(f, 'refund_id'),
-    amount: currency ? fromMajor(str(f, 'refund_amount') ?? str(f, 'amount'), currency) : undefined,
+    amount: currency ? fromMajor(refundAmount ?? str(f, 'amount'), currency) : undefined,
     currency,
     merchant: { mchid: m.user },
     provider_state: state,
