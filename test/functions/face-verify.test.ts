@@ -2,7 +2,8 @@
  * `face-verify` end to end through the emulator against the wechat-api sandbox's face verification, both
  * versions: passes, each failure class (final and retryable), results replayed by or for another user or for
  * another identity, forged values, expiry on our side and at WeChat, invalid ID numbers, identity documents
- * the business holds, v1's pushed face_identify event settling a session the client never reported, and a scan
+ * the business holds, v1's pushed face_identify event settling a session the client never reported, checks and
+ * starts refused before WeChat is asked (no v1 verification to check; max_starts_per_hour), the purge timer, and a scan
  * of every stored byte (and every log line) proving no raw name or ID number was kept.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'fs';
