@@ -425,8 +425,13 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     const s = await startV1(openid);
     const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, push: false });
     clock.advance(31 * MIN);
-    // Every v1 verification of the user has expired: refused before getinfo (see above).
+    const calls = sandbox().calls.getinfo;
+    // Every v1 verification of the user has expired: refused before getinfo (see above), and so is a late event.
     expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('expired') } });
+    const late = { MsgType: 'event', Event: 'face_identify', FromUserName: openid, out_seq_no: s.out_seq_no, verify_result };
+    expect(await emu.invoke('face-verify', late, { OPENID: openid })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('unexpired') } });
+    expect(sandbox().calls.getinfo).toBe(calls);
+    expect(await session(s.out_seq_no)).toMatchObject({ status: 'PENDING' });
 
     const t = await startV1(openid);
     const fin = await control('v1/finish', { user_id_key: t.userIdKey, openid, push: false });

@@ -308,7 +308,8 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw invalidInput('face_identify event: out_seq_no (5-32 of 0-9 A-Z a-z _ -) and verify_result must be strings');
   }
   const s = await getSession(cloud.store, outSeqNo);
-  if (!s || s.version !== 'v1') throw notFound('face_identify event: no v1 verification has this out_seq_no');
+  // An expired one is refused like a missing one, before getinfo: nothing could be recorded for it anyway.
+  if (!s || s.version !== 'v1' || cloud.clock.now() >= s.expires_at) throw notFound('face_identify event: no unexpired v1 verification has this out_seq_no');
   const users = ['FromUserName', 'openid', 'OpenId'].map((n) => eventField(event, [n])).filter((u) => u !== undefined);
   if (users.some((u) => u !== s.openid)) throw forbidden('face_identify event: the user is not the one who started this verification; nothing was recorded');
   const config = await loadConfig(cloud);
@@ -320,7 +321,6 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw forbidden(`face_identify event: ${wrong}; nothing was recorded`);
   }
   if (s.status !== 'PENDING') return sessionView(s);
-  if (cloud.clock.now() >= s.expires_at) throw expiredError();
   if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
   return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'event');
 }
