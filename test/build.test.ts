@@ -87,7 +87,7 @@ it('the built pay and notify run with the real wx-server-sdk', () => {
   expect(notifyResult.statusCode).toBe(400);
   expect(notifyResult.body).toContain('HTTP-trigger');
   expect(contractResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('sign_url') } });
-  expect(faceResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('check, start, status') } });
+  expect(faceResult).toEqual({ ok: false, error: { code: 'UNKNOWN_ACTION', message: expect.stringContaining('check, purge, start, status') } });
 });
 
 it('the built template-msg runs with the real wx-server-sdk and declares its openapi permission', () => {

@@ -1,7 +1,7 @@
 import { action, createHandler, toAppError, Type } from '../../shared/core/handler';
 import { fail, ok, type Result } from '../../shared/core/envelope';
 import type { Cloud } from '../../shared/runtime/port';
-import { check, faceIdentified, isFaceIdentifyEvent, start, status } from '../../shared/identity/face/flow';
+import { check, faceIdentified, isFaceIdentifyEvent, purge, start, status } from '../../shared/identity/face/flow';
 
 // Shapes only: the identity's rules (check digit, birth date, name) are checked in one place, parseIdentity,
 // which names the field, so a referenced document's fields get the same messages.
@@ -29,6 +29,8 @@ export const faceVerifyHandler = createHandler('face-verify', {
     Type.Object({ openid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, errorMessage: "must be the user's openid (other cloud functions only)" })) }, { additionalProperties: false }),
     (input, { cloud, caller }) => status(cloud, caller, input),
   ),
+  // Timers and other cloud functions only; the timer trigger "purge" (config.json) runs it every hour.
+  purge: action(Type.Object({}, { additionalProperties: false }), (_input, { cloud, caller }) => purge(cloud, caller), { timer: true }),
 });
 
 /**

@@ -129,6 +129,8 @@ export async function seedFaceIfEmpty(store: DocStore, opts: { baseUrl: string }
     api_base: `${opts.baseUrl}/sandbox/wechat-api`,
     valid_for_s: 1800,
     session_ttl_s: 1800,
+    max_starts_per_hour: 10,
+    keep_expired_s: 7 * 86400,
   });
   return true;
 }

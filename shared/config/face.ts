@@ -46,6 +46,21 @@ export const FaceConfigSchema = Type.Object(
       errorMessage: 'must be a whole number of seconds from 60 to 3600 (WeChat keeps a verify_id or user_id_key 3600 s)',
       description: 'how long a started verification may be completed and checked',
     }),
+    max_starts_per_hour: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+      errorMessage: 'must be a whole number from 1 to 1000',
+      description: "how many verifications one user may start in any hour (each start asks WeChat, whose calls may be paid); more are refused until the oldest leaves the hour",
+    }),
+    keep_expired_s: Type.Integer({
+      minimum: 3600,
+      maximum: 365 * 86400,
+      default: 7 * 86400,
+      errorMessage: 'must be a whole number of seconds from 3600 (the hour max_starts_per_hour counts) to 31536000 (365 days)',
+      description:
+        'how long `purge` keeps a session after it expired (and, for a pass, after it stopped counting for status); at least an hour, so the sessions max_starts_per_hour counts are never purged',
+    }),
     v1_out_seq_no: Type.Boolean({
       default: true,
       description:

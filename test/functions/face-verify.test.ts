@@ -2,7 +2,8 @@
  * `face-verify` end to end through the emulator against the wechat-api sandbox's face verification, both
  * versions: passes, each failure class (final and retryable), results replayed by or for another user or for
  * another identity, forged values, expiry on our side and at WeChat, invalid ID numbers, identity documents
- * the business holds, v1's pushed face_identify event settling a session the client never reported, and a scan
+ * the business holds, v1's pushed face_identify event settling a session the client never reported, checks and
+ * starts refused before WeChat is asked (no v1 verification to check; max_starts_per_hour), the purge timer, and a scan
  * of every stored byte (and every log line) proving no raw name or ID number was kept.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'fs';
@@ -174,7 +175,7 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     const openid = user();
     const good = person();
     const cases: [Record<string, unknown>, string, RegExp][] = [
-      [{ action: 'verify' }, 'UNKNOWN_ACTION', /valid actions: check, start, status/],
+      [{ action: 'verify' }, 'UNKNOWN_ACTION', /valid actions: check, purge, start, status/],
       [{ action: 'start', name: 5, id_number: good.id_number }, 'INVALID_INPUT', /name must be the name on the ID card/],
       [{ action: 'start', name: good.name, id_number: 330106 }, 'INVALID_INPUT', /id_number must be the 18-character/],
       [{ action: 'check', verify_id: 7 }, 'INVALID_INPUT', /verify_id must be the verifyId start returned/],
@@ -196,6 +197,28 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     expect(await face({ action: 'check', verify_id: s.verifyId }, openid)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('appid changed') } });
     await useVersion('v2');
     expect(await face({ action: 'check', verify_id: s.verifyId }, openid)).toMatchObject({ data: { status: 'PASSED' } });
+  });
+
+  it('start is limited per user and hour (config/face.max_starts_per_hour), refused before WeChat is asked, naming when to retry', async () => {
+    await useVersion('v2', { max_starts_per_hour: 2 });
+    const openid = user();
+    const first = await face({ action: 'start', ...person() }, openid);
+    expect(first).toMatchObject({ ok: true });
+    clock.advance(10 * MIN);
+    await startV2(openid);
+    const calls = sandbox().calls.getverifyid;
+    const refused = await face({ action: 'start', ...person() }, openid);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('at most 2 an hour (config/face.max_starts_per_hour)') } });
+    // The first start leaves the hour 50 minutes from now.
+    expect(refused.error.message).toContain(`try again after ${new Date(first.data.created_at + 60 * MIN).toISOString()} (in 50 minutes)`);
+    expect(sandbox().calls.getverifyid).toBe(calls);
+    // Another user is not held back; the same user may start again once the first start has left the hour.
+    await startV2(user());
+    clock.advance(50 * MIN);
+    await startV2(openid);
+    // Two in the hour again: the next one once the second start (10 minutes after the first) leaves it.
+    expect(await face({ action: 'start', ...person() }, openid)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('(in 10 minutes)') } });
+    await useVersion('v2');
   });
 
   it("identity_ref: the business's own document, only its owner's", async () => {
@@ -289,12 +312,42 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ ok: true, data: { status: 'FAILED', code: `identify_ret:${ret}`, retryable } });
   });
 
+  it('a check from a user with no unexpired v1 verification is refused before WeChat is asked', async () => {
+    const getinfo = () => sandbox().calls.getinfo;
+    const calls = getinfo();
+    expect(await face({ action: 'check', verify_result: 'vr_anything' }, user())).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('call start') } });
+    // Only a v2 verification, or only an expired v1 one: nothing to check either.
+    const openid = user();
+    await useVersion('v2');
+    await startV2(openid);
+    await useVersion('v1');
+    expect(await face({ action: 'check', verify_result: 'vr_anything' }, openid)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const s = await startV1(openid);
+    const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, push: false });
+    clock.advance(31 * MIN);
+    expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('expired') } });
+    expect(getinfo()).toBe(calls);
+
+    // A settled verification admits the check, but its recorded verdict is given only for its own verify_result.
+    const t = await startV1(openid);
+    const fin = await control('v1/finish', { user_id_key: t.userIdKey, openid });
+    expect(fin.pushed).toMatchObject({ ok: true, data: { status: 'PASSED' } });
+    const before = getinfo();
+    const forged = await face({ action: 'check', verify_result: 'vr_forged' }, openid);
+    expect(forged).toMatchObject({ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: '84001' } });
+    expect(JSON.stringify(forged)).not.toContain('**********');
+    expect(await face({ action: 'check', verify_result: fin.verify_result }, openid)).toMatchObject({ ok: true, data: { status: 'PASSED', out_seq_no: t.out_seq_no } });
+    expect(getinfo()).toBe(before + 2);
+  });
+
   it("a verify_result replayed by another user, or produced by another user's face, fails and records nothing", async () => {
     const owner = user();
     const other = user();
     const s = await startV1(owner);
     const mine = await control('v1/finish', { user_id_key: s.userIdKey, openid: owner, push: false });
+    const calls = sandbox().calls.getinfo;
     expect(await face({ action: 'check', verify_result: mine.verify_result }, other)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(sandbox().calls.getinfo).toBe(calls);
 
     // Someone else ran the owner's userIdKey: WeChat reports their openid.
     const theirs = await control('v1/finish', { user_id_key: s.userIdKey, openid: other, push: false });
@@ -321,12 +374,11 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
 
   it('a forged verify_result is refused by WeChat (84001); a forged event settles nothing', async () => {
     const openid = user();
-    expect(await face({ action: 'check', verify_result: 'vr_forged' }, openid)).toMatchObject({ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: '84001' } });
-
     const victim = user();
     const s = await startV1(victim);
     // The attacker's own verification, pushed at the victim's session by a client posing as WeChat.
     const own = await startV1(openid);
+    expect(await face({ action: 'check', verify_result: 'vr_forged' }, openid)).toMatchObject({ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: '84001' } });
     const fin = await control('v1/finish', { user_id_key: own.userIdKey, openid, push: false });
     const forged = { MsgType: 'event', Event: 'face_identify', out_seq_no: s.out_seq_no, verify_result: fin.verify_result };
     expect(await face(forged, openid)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
@@ -373,7 +425,13 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     const s = await startV1(openid);
     const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, push: false });
     clock.advance(31 * MIN);
-    expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('expired') } });
+    const calls = sandbox().calls.getinfo;
+    // Every v1 verification of the user has expired: refused before getinfo (see above), and so is a late event.
+    expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('expired') } });
+    const late = { MsgType: 'event', Event: 'face_identify', FromUserName: openid, out_seq_no: s.out_seq_no, verify_result };
+    expect(await emu.invoke('face-verify', late, { OPENID: openid })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('unexpired') } });
+    expect(sandbox().calls.getinfo).toBe(calls);
+    expect(await session(s.out_seq_no)).toMatchObject({ status: 'PENDING' });
 
     const t = await startV1(openid);
     const fin = await control('v1/finish', { user_id_key: t.userIdKey, openid, push: false });
@@ -388,6 +446,50 @@ describe('v1 (getuseridkey / getinfo, and the pushed face_identify event)', () =
     const { verify_result } = await control('v1/finish', { user_id_key: s.userIdKey, openid, push: false });
     expect(await face({ action: 'check', verify_result }, openid)).toMatchObject({ data: { status: 'PASSED', version: 'v1' } });
     await useVersion('v1');
+  });
+});
+
+describe('purge (timer)', () => {
+  const timer = () => emu.invoke('face-verify', { Type: 'Timer', TriggerName: 'purge', Time: '2026-12-04T06:00:00Z' }, { SOURCE: 'wx_trigger' });
+  const HOUR = 60 * MIN;
+  beforeAll(() => useVersion('v2', { keep_expired_s: 3600, valid_for_s: 3 * 3600 }));
+  afterAll(() => useVersion('v2'));
+
+  it('only its timer and other cloud functions may run it', async () => {
+    expect(await face({ action: 'purge' }, user())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN', message: expect.stringContaining('timer trigger') } });
+    expect(await face({ Type: 'Timer', TriggerName: 'purge' }, user())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await emu.fn('face-verify', { action: 'purge' }, { source: 'wx_client,scf' })).toMatchObject({ ok: true, data: { more: false } });
+  });
+
+  it('deletes sessions expired longer than keep_expired_s ago that never passed, or passed and stopped counting; keeps what status needs', async () => {
+    // What the earlier tests left has all expired two days on.
+    clock.advance(48 * HOUR);
+    expect(await timer()).toMatchObject({ ok: true, data: { more: false } });
+    expect(await emu.store.find('face_sessions', {}, { limit: 10 })).toEqual([]);
+
+    const openid = user();
+    const pending = await startV2(openid);
+    const failed = await startV2(openid);
+    await control('v2/finish', { verify_id: failed.verifyId, verify_ret: 10004 });
+    await face({ action: 'check', verify_id: failed.verifyId }, openid);
+    const passed = await startV2(openid);
+    await control('v2/finish', { verify_id: passed.verifyId });
+    expect(await face({ action: 'check', verify_id: passed.verifyId }, openid)).toMatchObject({ data: { status: 'PASSED' } });
+
+    // 2 h on: all three expired 1.5 h ago (session_ttl_s 30 min), past keep_expired_s (1 h); the pass counts 1 h more.
+    clock.advance(2 * HOUR);
+    const fresh = await startV2(openid);
+    expect(await timer()).toEqual({ ok: true, data: { deleted: 2, more: false } });
+    expect(await session(pending.out_seq_no)).toBeNull();
+    expect(await session(failed.out_seq_no)).toBeNull();
+    expect(await session(fresh.out_seq_no)).toMatchObject({ status: 'PENDING' });
+    expect(await face({ action: 'status' }, openid)).toMatchObject({ data: { verified: true, verification: { out_seq_no: passed.out_seq_no } } });
+
+    // 3 h on: the pass stopped counting 2 h ago; the fresh session expired 2.5 h ago.
+    clock.advance(3 * HOUR);
+    expect(await timer()).toEqual({ ok: true, data: { deleted: 2, more: false } });
+    expect(await session(passed.out_seq_no)).toBeNull();
+    expect(await session(fresh.out_seq_no)).toBeNull();
   });
 });
 

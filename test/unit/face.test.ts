@@ -142,18 +142,23 @@ describe('config/face', () => {
 
   it('defaults: v2, the official host, 30-minute validity and session', () => {
     const r = faceConfig.validate(good);
-    expect(r).toEqual({ ok: true, config: expect.objectContaining({ version: 'v2', api_base: 'https://api.weixin.qq.com', valid_for_s: 1800, session_ttl_s: 1800, v1_out_seq_no: true }) });
+    expect(r).toEqual({ ok: true, config: expect.objectContaining({ version: 'v2', api_base: 'https://api.weixin.qq.com', valid_for_s: 1800, session_ttl_s: 1800, v1_out_seq_no: true, max_starts_per_hour: 10, keep_expired_s: 7 * 86400 }) });
   });
 
   it('errors name the field to fix', () => {
-    const r = faceConfig.validate({ version: 'v3', appid: 'wx1', secret: 'short', session_ttl_s: 7200, identity: { collection: 'patients', owner_field: 5 } });
+    const r = faceConfig.validate({ version: 'v3', appid: 'wx1', secret: 'short', session_ttl_s: 7200, max_starts_per_hour: 0, identity: { collection: 'patients', owner_field: 5 } });
     expect(r.ok).toBe(false);
     const text = (r as { problems: string[] }).problems.join('\n');
     expect(text).toContain('config/face.version must be one of "v2", "v1"');
     expect(text).toContain('config/face.appid must be the mini-program AppID');
     expect(text).toContain('config/face.secret must be');
     expect(text).toContain('config/face.session_ttl_s must be a whole number of seconds from 60 to 3600');
+    expect(text).toContain('config/face.max_starts_per_hour must be a whole number from 1 to 1000');
     expect(text).not.toContain('short');
+    expect(faceConfig.validate({ ...good, keep_expired_s: 60 })).toEqual({
+      ok: false,
+      problems: [expect.stringContaining('config/face.keep_expired_s must be a whole number of seconds from 3600')],
+    });
   });
 
   it('identity: the collection is required, field names default', () => {

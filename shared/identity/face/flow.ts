@@ -10,7 +10,18 @@ import { faceConfig, type FaceConfig } from '../../config/face';
 import { apiErrorOf, verdictOf, type Verdict } from './codes';
 import { certHash, idCardNumberMd5, nameUtf8Md5 } from './hashes';
 import { idNumberProblem, maskIdNumber, parseIdentity, type Identity } from './identity';
-import { getSession, insertSession, latestValid, recordVerdict, sessionBy, type FaceSession } from './sessions';
+import {
+  getSession,
+  hasUnexpiredV1,
+  insertSession,
+  latestValid,
+  purgeable,
+  recordVerdict,
+  removeSession,
+  sessionBy,
+  startedSince,
+  type FaceSession,
+} from './sessions';
 import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, type IdentifyInfo } from './wechat';
 
 /**
@@ -83,6 +94,7 @@ export async function start(cloud: Cloud, caller: Caller, input: StartInput) {
   }
   const identity = byRef ? await identityFromRef(cloud, config, openid, input.identity_ref!) : parseIdentity(input.name, input.id_number, cloud.clock.now());
   const now = cloud.clock.now();
+  await withinStartLimit(cloud, config, openid, now);
   const outSeqNo = `F${formatCstCompact(now)}${nonce(12)}`;
   const base = {
     _id: outSeqNo,
@@ -113,6 +125,24 @@ export async function start(cloud: Cloud, caller: Caller, input: StartInput) {
   };
   await insertSession(cloud.store, s);
   return { ...sessionView(s), userIdKey: got.userIdKey };
+}
+
+const HOUR_MS = 3600_000;
+
+/**
+ * config/face.max_starts_per_hour, counted from the user's stored sessions (a start WeChat refused stored
+ * none). Refused before WeChat is asked: each start may spend paid quota. Concurrent starts may pass together.
+ */
+async function withinStartLimit(cloud: Cloud, config: FaceConfig, openid: string, now: number) {
+  const max = config.max_starts_per_hour;
+  const recent = await startedSince(cloud.store, openid, now - HOUR_MS, max);
+  if (recent.length < max) return;
+  // One more may start once the max-th newest has left the hour.
+  const retryAt = recent[max - 1].created_at + HOUR_MS;
+  const minutes = Math.max(1, Math.ceil((retryAt - now) / 60_000));
+  throw conflict(
+    `too many verifications started: at most ${max} an hour (config/face.max_starts_per_hour); try again after ${new Date(retryAt).toISOString()} (in ${minutes} minute${minutes === 1 ? '' : 's'})`,
+  );
 }
 
 const expiredError = () => conflict('this verification has expired: call start again');
@@ -178,6 +208,11 @@ async function identifyInfo(cloud: Cloud, config: FaceConfig, verifyResult: stri
 /** v1 check: getinfo names the session (its user_id_key); passed only on identify_ret 0 for this user and identity. */
 async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   const openid = requireOpenid(caller);
+  // Before getinfo: a caller with nothing to check cannot make us spend WeChat calls on arbitrary strings.
+  // A settled session still admits the check, whose answer (the recorded verdict) needs getinfo's match below.
+  if (!(await hasUnexpiredV1(cloud.store, openid, cloud.clock.now()))) {
+    throw notFound('you have no v1 verification to check (none started, or each has expired): call start and verify with its userIdKey');
+  }
   const config = await loadConfig(cloud);
   const info = await identifyInfo(cloud, config, verifyResult);
   const s = info.userIdKey ? await sessionBy(cloud.store, 'user_id_key', info.userIdKey) : null;
@@ -205,6 +240,32 @@ export async function status(cloud: Cloud, caller: Caller, input: { openid?: str
   const openid = input.openid ?? requireOpenid(caller);
   const s = await latestValid(cloud.store, openid, cloud.clock.now());
   return s ? { verified: true, verification: sessionView(s) } : { verified: false, verification: null };
+}
+
+const PURGE_PAGE = 100;
+const PURGE_MAX = 1000;
+
+/**
+ * `purge` (its hourly timer trigger, or another cloud function): deletes sessions expired more than
+ * config/face.keep_expired_s ago that never passed, or passed and stopped counting for status that long ago.
+ * At most PURGE_MAX a run, well within the function's timeout; `more` says the next run has some left.
+ */
+export async function purge(cloud: Cloud, caller: Caller) {
+  if (!caller.trusted) throw forbidden('purge is run by its timer trigger or another cloud function only');
+  const config = await loadConfig(cloud);
+  const cutoff = cloud.clock.now() - config.keep_expired_s * 1000;
+  let deleted = 0;
+  while (deleted < PURGE_MAX) {
+    const page = await purgeable(cloud.store, cutoff, Math.min(PURGE_PAGE, PURGE_MAX - deleted));
+    let removed = 0;
+    for (const s of page) if (await removeSession(cloud.store, s._id)) removed++;
+    deleted += removed;
+    // A page that removed nothing (another run took it) would come back the same: stop.
+    if (page.length < PURGE_PAGE || removed === 0) break;
+  }
+  const more = deleted >= PURGE_MAX && (await purgeable(cloud.store, cutoff, 1)).length > 0;
+  if (deleted) cloud.log.info('face sessions purged', { deleted, more });
+  return { deleted, more };
 }
 
 /**
@@ -247,7 +308,8 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw invalidInput('face_identify event: out_seq_no (5-32 of 0-9 A-Z a-z _ -) and verify_result must be strings');
   }
   const s = await getSession(cloud.store, outSeqNo);
-  if (!s || s.version !== 'v1') throw notFound('face_identify event: no v1 verification has this out_seq_no');
+  // An expired one is refused like a missing one, before getinfo: nothing could be recorded for it anyway.
+  if (!s || s.version !== 'v1' || cloud.clock.now() >= s.expires_at) throw notFound('face_identify event: no unexpired v1 verification has this out_seq_no');
   const users = ['FromUserName', 'openid', 'OpenId'].map((n) => eventField(event, [n])).filter((u) => u !== undefined);
   if (users.some((u) => u !== s.openid)) throw forbidden('face_identify event: the user is not the one who started this verification; nothing was recorded');
   const config = await loadConfig(cloud);
@@ -259,7 +321,6 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw forbidden(`face_identify event: ${wrong}; nothing was recorded`);
   }
   if (s.status !== 'PENDING') return sessionView(s);
-  if (cloud.clock.now() >= s.expires_at) throw expiredError();
   if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
   return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'event');
 }

@@ -56,3 +56,26 @@ export function recordVerdict(store: DocStore, outSeqNo: string, verdict: FaceSe
 export async function latestValid(store: DocStore, openid: string, now: number): Promise<FaceSession | null> {
   return (await store.find<FaceSession>(FACE_SESSIONS, { openid, status: 'PASSED', valid_until: { $gt: now } }, { limit: 1, orderBy: ['verified_at', 'desc'] }))[0] ?? null;
 }
+
+/** Whether the user has a v1 verification not yet expired (waiting for its result, or settled): what a v1 check may be about. */
+export async function hasUnexpiredV1(store: DocStore, openid: string, now: number): Promise<boolean> {
+  return (await store.find<FaceSession>(FACE_SESSIONS, { openid, version: 'v1', expires_at: { $gt: now } }, { limit: 1 })).length > 0;
+}
+
+/** The user's sessions created after `since`, newest first, at most `limit`. */
+export function startedSince(store: DocStore, openid: string, since: number, limit: number): Promise<FaceSession[]> {
+  return store.find<FaceSession>(FACE_SESSIONS, { openid, created_at: { $gt: since } }, { limit, orderBy: ['created_at', 'desc'] });
+}
+
+/**
+ * Up to `limit` sessions that expired before `cutoff` and either never passed or passed and stopped counting
+ * before `cutoff`: nothing `status` or a check can still use.
+ */
+export async function purgeable(store: DocStore, cutoff: number, limit: number): Promise<FaceSession[]> {
+  const unpassed = await store.find<FaceSession>(FACE_SESSIONS, { status: { $ne: 'PASSED' }, expires_at: { $lt: cutoff } }, { limit });
+  if (unpassed.length >= limit) return unpassed;
+  const passed = await store.find<FaceSession>(FACE_SESSIONS, { status: 'PASSED', expires_at: { $lt: cutoff }, valid_until: { $lt: cutoff } }, { limit: limit - unpassed.length });
+  return [...unpassed, ...passed];
+}
+
+export const removeSession = (store: DocStore, outSeqNo: string) => store.remove(FACE_SESSIONS, outSeqNo);
