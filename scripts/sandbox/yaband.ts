@@ -7,7 +7,7 @@
  *
  * Settlement: the merchant is paid out in EUR (`settlement_currency`); a trade in another currency settles at
  * the sandbox's rate (`SETTLEMENT_RATES`, rounded half up to the cent), reported by the create answer, by
- * `v3.QueryOrder` and by the notification. A refund may be made in the trade's currency or in the settlement
+ * `v3.QueryOrder` and by the notification (the latter two leave it out for a trade a test marks `omit_settlement`). A refund may be made in the trade's currency or in the settlement
  * currency (then counted against the settlement amount). `v3.TimeRefundOrder` (`start_time`, `end_time` in
  * seconds or milliseconds) lists the refunds created in that window as `data.list` [?].
  */
@@ -40,6 +40,8 @@ export interface YabandSandboxTrade {
   settlement_amount: string;
   settlement_currency: string;
   exchange_rate: string;
+  /** Test control: the query answer and the notification leave the settlement fields out. */
+  omit_settlement?: boolean;
 }
 
 export interface YabandSandboxRefund {
@@ -123,9 +125,7 @@ export function yabandSandbox(opts: { stallMs?: number } = {}): Sandbox & {
       order_id: t.order_id,
       amount: t.amount,
       currency: t.currency,
-      settlement_amount: t.settlement_amount,
-      settlement_currency: t.settlement_currency,
-      exchange_rate: t.exchange_rate,
+      ...(t.omit_settlement ? {} : { settlement_amount: t.settlement_amount, settlement_currency: t.settlement_currency, exchange_rate: t.exchange_rate }),
       state: t.state,
       sub_pay_method: t.data.sub_pay_method,
       transaction_id: t.transaction_id ?? '',

@@ -7,12 +7,26 @@ import { Value } from '@sinclair/typebox/value';
  */
 export { Type, type Static, type TSchema };
 
-/** `a.b[0].c` from TypeBox's JSON-pointer path `/a/b/0/c`. */
+/** The most characters of one key of the input that a message repeats. */
+const ECHO_MAX = 40;
+
+/**
+ * A key of the input as a message repeats it: at most ECHO_MAX characters (whole code points), then `…`, so a
+ * huge unexpected key cannot flood the error and the logs.
+ */
+function clipKey(key: string): string {
+  if (key.length <= ECHO_MAX) return key;
+  const head = Array.from(key.slice(0, 2 * ECHO_MAX)).slice(0, ECHO_MAX).join('');
+  return head === key ? key : `${head}…`;
+}
+
+/** `a.b[0].c` from TypeBox's JSON-pointer path `/a/b/0/c`, each key clipped (clipKey). */
 function dotted(path: string): string {
   return path
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map(clipKey)
     .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
 }
 
@@ -24,10 +38,10 @@ export function describeErrors(schema: TSchema, value: unknown, label = '', max 
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of Value.Errors(schema, value)) {
+    // A union reports its own failure after its members'; one line per field (by its whole path) is enough.
+    if (seen.has(e.path)) continue;
+    seen.add(e.path);
     const field = dotted(e.path);
-    // A union reports its own failure after its members'; one line per field is enough.
-    if (seen.has(field)) continue;
-    seen.add(field);
     const custom = (e.schema as { errorMessage?: string }).errorMessage;
     const what =
       e.message === 'Expected required property'

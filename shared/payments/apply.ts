@@ -6,6 +6,7 @@ import { getOrder, ORDERS, transition, type MerchantIds, type PayOrder } from '.
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund, type RefundStatus } from '../store/refunds';
 import { runPaidHooks } from './hooks';
 import { tradesOf } from './provider-query';
+import { settlementAtPaid } from './settlement';
 
 export interface Applied {
   outcome: EventOutcome;
@@ -60,7 +61,7 @@ export async function applyPaymentReport(cloud: Cloud, config: PaymentConfig, or
       provider_trade_no: report.provider_trade_no ?? report.transaction_id ?? null,
       paid_amount: report.amount,
       paid_at: report.paid_at ?? now,
-      ...report.settlement,
+      ...settlementAtPaid(order, report.provider_trade_no, report.settlement),
     }, now);
     const current = (await getOrder(cloud.store, order._id)) ?? order;
     if (!won && (current.status === 'CREATED' || current.status === 'CLOSED' || current.status === 'FAILED')) {

@@ -9,6 +9,7 @@ import { getOrder, insertOrder, refuseContractOrder, ORDERS, type PayOrder } fro
 import { applyPaymentReport } from './apply';
 import { queryOrderAtProvider } from './provider-query';
 import { paymentConfigs, providerContext } from './context';
+import { settlementRecord } from './settlement';
 import { orderView } from './view';
 import { closeAtProvider } from './query';
 
@@ -230,8 +231,9 @@ export async function createPayment(cloud: Cloud, caller: Caller, input: CreateI
     // The provider's own trade id (acquirers query and refund by it) is kept with the order.
     const patch: Record<string, unknown> = { updated_at: cloud.clock.now() };
     if (res.kind === 'pay') Object.assign(patch, { prepay_id: res.prepay_id, prepay_expires_at: res.prepay_expires_at });
-    // The acquirer's settlement quote; the report that pays the order replaces it with the confirmed one.
-    if (res.settlement) Object.assign(patch, res.settlement);
+    // The acquirer's settlement quote, bound to its trade: the report that pays the order replaces it with the
+    // confirmed one, and a payment of another trade never takes it (settlementAtPaid).
+    if (res.settlement) Object.assign(patch, settlementRecord(res.settlement, res.provider_trade_no));
     await cloud.store.update(ORDERS, order._id, { status: 'CREATED' }, patch);
     if (res.provider_trade_no) await rememberTrade(cloud, order._id, res.provider_trade_no);
     return res.kind === 'pay' ? { ...orderView(order), payment: res.payment } : { ...orderView(order), url: res.url };

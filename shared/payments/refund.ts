@@ -53,7 +53,7 @@ function settlementRefundCurrency(loaded: LoadedPaymentConfig, provider: Payment
   if (!provider.refundsInSettlementCurrency) {
     throw notSupported(`${field} is ${rc} but order ${order.out_trade_no} is in ${order.currency}, and ${order.provider} refunds only in the order's currency; refund it at the acquirer, or remove refund_currency`);
   }
-  if (order.settlement_currency !== rc || order.settlement_amount === undefined) {
+  if (order.settlement_currency !== rc || order.settlement_amount == null) {
     const recorded = order.settlement_currency ? `its settlement is recorded in ${order.settlement_currency}` : 'no settlement is recorded for it';
     throw conflict(`${field} is ${rc} but order ${order.out_trade_no} cannot be refunded in ${rc}: ${recorded}; set refund_currency to that currency or remove it`);
   }

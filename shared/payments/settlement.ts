@@ -11,6 +11,36 @@ export interface Settlement {
   exchange_rate?: string;
 }
 
+/** The settlement fields of an order (shared/store/orders.ts): null where a quote of another trade was cleared. */
+export interface SettlementRecord {
+  settlement_amount?: number | null;
+  settlement_currency?: string | null;
+  exchange_rate?: string | null;
+  /** The provider trade the settlement was quoted or confirmed for. */
+  settlement_trade_no?: string | null;
+}
+
+/** `s` as the order records it, bound to the trade it belongs to (all four fields, so none of an earlier one survives). */
+export function settlementRecord(s: Settlement, trade: string | undefined): Required<SettlementRecord> {
+  return { settlement_amount: s.settlement_amount, settlement_currency: s.settlement_currency, exchange_rate: s.exchange_rate ?? null, settlement_trade_no: trade ?? null };
+}
+
+/**
+ * What an order records of its settlement when `trade` pays it: the report's settlement, else the quote
+ * stored at create if it was quoted for that very trade, else none. An order may open several trades (a
+ * retried create at an acquirer) and keeps only the latest quote: another trade's quote is cleared, never
+ * applied, so a refund in the settlement currency is refused rather than made at a rate that was not paid.
+ */
+export function settlementAtPaid(order: SettlementRecord, trade: string | undefined, reported: Settlement | undefined): SettlementRecord {
+  if (reported) return settlementRecord(reported, trade);
+  const quoted = order.settlement_amount != null && order.settlement_currency;
+  if (quoted && trade && order.settlement_trade_no === trade) {
+    return settlementRecord({ settlement_amount: order.settlement_amount!, settlement_currency: order.settlement_currency!, exchange_rate: order.exchange_rate ?? undefined }, trade);
+  }
+  const recorded = order.settlement_amount != null || order.settlement_currency != null;
+  return recorded ? { settlement_amount: null, settlement_currency: null, exchange_rate: null, settlement_trade_no: null } : {};
+}
+
 /** round(total × part / whole), half up, in BigInt: exact for any safe integers (no float ever holds money). */
 function share(total: number, part: number, whole: number): bigint {
   return (BigInt(total) * BigInt(part) * 2n + BigInt(whole)) / (2n * BigInt(whole));

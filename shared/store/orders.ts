@@ -82,10 +82,14 @@ export interface PayOrder {
   /** The refund in flight while REFUNDING. */
   refunding?: { out_refund_no: string; amount: number } | null;
   paid_amount?: number;
-  /** What the acquirer pays the merchant out, where it settles in another currency (shared/payments/settlement.ts). */
-  settlement_amount?: number;
-  settlement_currency?: string;
-  exchange_rate?: string;
+  /**
+   * What the acquirer pays the merchant out, where it settles in another currency (shared/payments/settlement.ts):
+   * the quote of `settlement_trade_no` until paid, then the paying trade's; null once another trade's quote is cleared.
+   */
+  settlement_amount?: number | null;
+  settlement_currency?: string | null;
+  exchange_rate?: string | null;
+  settlement_trade_no?: string | null;
   created_at: number;
   updated_at: number;
   paid_at?: number;

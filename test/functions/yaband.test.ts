@@ -311,6 +311,44 @@ describe('settlement in EUR of an order paid in CNY', () => {
     expect(await state()).toBe(before);
   });
 
+  it('a paying trade reported without a settlement keeps the quote made for that same trade', async () => {
+    const no = await paidCnyOrder(10000);
+    const t = sandbox().trade(no)!;
+    expect(await emu.db('pay_orders', no)).toMatchObject({ settlement_amount: 1285, settlement_trade_no: t.trade_id });
+    t.omit_settlement = true;
+    expect((await emu.post('/sandbox/yaband/pay', { out_trade_no: no })).body.notify.body).toBe('ok');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', settlement_amount: 1285, settlement_currency: 'EUR', exchange_rate: '0.1285', settlement_trade_no: t.trade_id });
+    expect((await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 5000 }, TRUSTED)).data).toMatchObject({ settled_amount: 643, settled_currency: 'EUR' });
+  });
+
+  it('the first of two trades paying, reported without a settlement, takes not the second trade’s quote: a refund in EUR is CONFLICT', async () => {
+    await cny();
+    const id = `yb-cny-${++seq}`;
+    await emu.put('orders', id, { _openid: 'o-yb', amount: 10000, status: 'unpaid' });
+    // A payment page (no prepay to reuse), so each unifiedorder asks Yaband again.
+    const unifiedorder = () => emu.fn('pay', { action: 'unifiedorder', order_id: id, pay_method: 'alipay' }, { openid: 'o-yb', appid: DEMO_APPID });
+    const no = (await unifiedorder()).data.out_trade_no as string;
+    const t1 = sandbox().trade(no)!;
+    // Yaband opens a new trade for the retry (the sandbox files the first one elsewhere meanwhile).
+    t1.order_id = `${no}-first`;
+    expect((await unifiedorder()).ok).toBe(true);
+    const t2 = sandbox().trade(no)!;
+    t1.order_id = no;
+    expect(t2.trade_id).not.toBe(t1.trade_id);
+    expect(await emu.db('pay_orders', no)).toMatchObject({ provider_trade_nos: [t1.trade_id, t2.trade_id], settlement_amount: 1285, settlement_trade_no: t2.trade_id });
+
+    // The payer pays the first page; Yaband's answers about that trade carry no settlement.
+    t1.omit_settlement = true;
+    expect((await emu.post('/sandbox/yaband/pay', { trade_id: t1.trade_id })).body.notify.body).toBe('ok');
+    expect(await emu.db('pay_orders', no)).toMatchObject({
+      status: 'PAID', provider_trade_no: t1.trade_id, settlement_amount: null, settlement_currency: null, exchange_rate: null, settlement_trade_no: null,
+    });
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no }, TRUSTED);
+    expect(r.error).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('no settlement is recorded for it') });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+    expect((await emu.fn('pay', { action: 'queryorder', out_trade_no: no }, { openid: 'o-yb' })).data.settlement_currency).toBeUndefined();
+  });
+
   it('refund_currency other than the recorded settlement currency is CONFLICT, naming the field', async () => {
     const no = await paidCnyOrder(10000);
     await emu.post('/sandbox/yaband/pay', { out_trade_no: no });

@@ -232,6 +232,14 @@ describe('refusals and answers that are not believed', () => {
     expect((await rejection(yaband.query(ctx({}, http), 'X', 'T1'))).code).toBe('PROVIDER_UNAVAILABLE');
   });
 
+  it('amounts sent as JSON numbers are read exactly, never through a float', async () => {
+    const info = '"trade_id":"T1","order_id":"X","state":"paid","amount":90071992547409.91,"currency":"EUR","settlement_amount":12345678901234.57,"settlement_currency":"EUR"';
+    const http: HttpClient = { request: async () => ({ status: 200, headers: {}, body: `{"status":true,"code":200,"data":{"transaction_info":{${info}}}}` }) };
+    expect(await yaband.query(ctx({}, http), 'X', 'T1')).toMatchObject({
+      state: 'PAID', amount: 9007199254740991, currency: 'EUR', settlement: { settlement_amount: 1234567890123457, settlement_currency: 'EUR' },
+    });
+  });
+
   it('a MiniPay answer without parameters → PROVIDER_UNAVAILABLE', async () => {
     const http: HttpClient = { request: async () => ({ status: 200, headers: {}, body: '{"status":true,"data":{"trade_id":"T1","state":"pending"}}' }) };
     expect((await rejection(yaband.create(ctx({}, http), input()))).code).toBe('PROVIDER_UNAVAILABLE');

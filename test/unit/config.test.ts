@@ -117,6 +117,19 @@ describe('validatePaymentDoc', () => {
     expect(problems(withV2({ apikey: 'x' }))).toContain('config/payment.v2.apikey is not a known field');
   });
 
+  it('a huge unknown key is repeated clipped to 40 characters and marked …, top level and nested', () => {
+    const key = 'k'.repeat(5000);
+    const top = problems({ ...validDoc(), [key]: 1 });
+    expect(top).toContain(`config/payment.${'k'.repeat(40)}… is not a known field`);
+    expect(top).not.toContain('k'.repeat(41));
+    const nested = problems(withV2({ [`a${key}`]: 'x' }));
+    expect(nested).toContain(`config/payment.v2.a${'k'.repeat(39)}… is not a known field`);
+    expect(nested).not.toContain('k'.repeat(40));
+    // A key of 40 characters is repeated whole; clipping never splits a character made of two UTF-16 units.
+    expect(problems({ ...validDoc(), ['x'.repeat(40)]: 1 })).toContain(`config/payment.${'x'.repeat(40)} is not a known field`);
+    expect(problems({ ...validDoc(), ['😀'.repeat(50)]: 1 })).toContain(`config/payment.${'😀'.repeat(40)}… is not a known field`);
+  });
+
   it('a wrong type names the field', () => {
     expect(problems({ ...validDoc(), max_amount: '100' })).toContain('config/payment.max_amount');
     expect(problems({ ...validDoc(), admins: 'o1' })).toContain('config/payment.admins');

@@ -1,5 +1,5 @@
 /** Refunds in the settlement currency: exact BigInt shares, rounded half up, whose parts add up to the settlement. */
-import { settledRefundAmount } from '../../shared/payments/settlement';
+import { settledRefundAmount, settlementAtPaid } from '../../shared/payments/settlement';
 
 describe('settledRefundAmount', () => {
   it('a full refund is exactly the settlement amount', () => {
@@ -52,5 +52,27 @@ describe('settledRefundAmount', () => {
     [100, -1, 0, 10],
   ])('refuses impossible inputs (order %d, settled %d, before %d, amount %d)', (o, s, b, a) => {
     expect(() => settledRefundAmount(o, s, b, a)).toThrow(RangeError);
+  });
+});
+
+describe('settlementAtPaid', () => {
+  const quote = { settlement_amount: 1285, settlement_currency: 'EUR', exchange_rate: '0.1285', settlement_trade_no: 'T1' };
+  const reported = { settlement_amount: 1290, settlement_currency: 'EUR' };
+
+  it('the report’s settlement wins, bound to the paying trade; a rate it does not give is cleared', () => {
+    expect(settlementAtPaid(quote, 'T2', reported)).toEqual({ settlement_amount: 1290, settlement_currency: 'EUR', exchange_rate: null, settlement_trade_no: 'T2' });
+  });
+
+  it('without one, the stored quote applies only to the trade it was quoted for', () => {
+    expect(settlementAtPaid(quote, 'T1', undefined)).toEqual(quote);
+    const cleared = { settlement_amount: null, settlement_currency: null, exchange_rate: null, settlement_trade_no: null };
+    expect(settlementAtPaid(quote, 'T2', undefined)).toEqual(cleared);
+    expect(settlementAtPaid(quote, undefined, undefined)).toEqual(cleared);
+    // A quote stored before quotes named their trade is nobody's.
+    expect(settlementAtPaid({ settlement_amount: 1285, settlement_currency: 'EUR' }, 'T1', undefined)).toEqual(cleared);
+  });
+
+  it('an order that never had a settlement gets no settlement fields', () => {
+    expect(settlementAtPaid({}, 'T1', undefined)).toEqual({});
   });
 });

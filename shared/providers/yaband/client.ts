@@ -1,4 +1,5 @@
 import { providerRejected, providerUnavailable } from '../../core/errors';
+import { parseJsonExact } from '../../core/exact-json';
 import { answeredAboutAnother } from '../fields';
 import type { ProviderCtx } from '../types';
 import { signRequest } from './sign';
@@ -24,7 +25,8 @@ export async function call(ctx: ProviderCtx<YabandMerchant>, method: YabandMetho
   if (res.status >= 500) throw providerUnavailable(`YabandPay ${method} answered HTTP ${res.status}; try again`);
   let answer: Partial<YabandAnswer> | undefined;
   try {
-    answer = JSON.parse(res.body) as Partial<YabandAnswer>;
+    // Amounts are documented as decimal strings; one sent as a JSON number is read exactly all the same.
+    answer = parseJsonExact(res.body) as Partial<YabandAnswer>;
   } catch {
     answer = undefined;
   }
