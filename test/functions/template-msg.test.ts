@@ -395,13 +395,7 @@ describe('a retried send is never delivered twice', () => {
 
   test('under a key, a message with an unknown outcome (no answer) refuses other values', async () => {
     const to = 'o-key-unknown';
-    const lossy = instance((http) => ({
-      request: async (req) => {
-        const res = await http.request(req);
-        if (req.url.includes('/message/template/send')) throw new HttpUnavailableError('timeout', req.url);
-        return res;
-      },
-    }));
+    const lossy = answerLost();
     const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-4' };
     expect(await templateMsgHandler(event, lossy)).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
     const other = await send({ template: 'system_message', to, values: { ...VALUES.system_message, content: 'Changed' }, idempotency_key: 'k-4' });
@@ -472,17 +466,20 @@ function instance(wrap: (http: HttpClient) => HttpClient = (h) => h, store: DocS
   });
 }
 
-test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
-  const to = 'o-no-answer';
-  const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };
-  // The send reaches WeChat, but its answer is lost.
-  const lossy = instance((http) => ({
+/** An instance whose template sends reach WeChat but whose answers are lost (a timeout). */
+const answerLost = () =>
+  instance((http) => ({
     request: async (req) => {
       const res = await http.request(req);
       if (req.url.includes('/message/template/send')) throw new HttpUnavailableError('timeout', req.url);
       return res;
     },
   }));
+
+test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
+  const to = 'o-no-answer';
+  const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };
+  const lossy = answerLost();
   const r = await templateMsgHandler(event, lossy);
   expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
   const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
