@@ -90,6 +90,16 @@ async function stableToken(deps: TokenDeps, app: WechatApp, force: boolean): Pro
   throw tokenError(app, Number(answer.errcode), String(answer.errmsg ?? ''));
 }
 
+/**
+ * A refusal of the token service that passes by itself: its quota (45009 daily, 45011 per minute) or "system
+ * busy" (-1). Reported as PROVIDER_REJECTED with WeChat's errcode like any refusal; a sender may try again later.
+ */
+export class TokenServiceBusy extends AppError {
+  constructor(providerCode: string, message: string) {
+    super('PROVIDER_REJECTED', message, providerCode);
+  }
+}
+
 /** What the operator has to fix, for the token service's refusals. */
 function tokenError(app: WechatApp, errcode: number, errmsg: string): AppError {
   switch (errcode) {
@@ -105,7 +115,9 @@ function tokenError(app: WechatApp, errcode: number, errmsg: string): AppError {
       return configInvalid(`WeChat refused the secret of ${app.appid} (${errcode}): set the app's current AppSecret in the config document`);
     case 45009:
     case 45011:
-      return providerRejected(String(errcode), `WeChat's token quota for ${app.appid} is used up (${errcode}); try again later`);
+      return new TokenServiceBusy(String(errcode), `WeChat's token quota for ${app.appid} is used up (${errcode}); try again later`);
+    case -1:
+      return new TokenServiceBusy('-1', `WeChat refused the access token of ${app.appid}: -1 ${errmsg}`.trim());
     default:
       return providerRejected(String(errcode || 'unknown'), `WeChat refused the access token of ${app.appid}: ${errcode || 'no errcode'} ${errmsg}`.trim());
   }

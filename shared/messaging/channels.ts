@@ -21,14 +21,23 @@ export type ChannelAnswer = { ok: true; msgid?: string } | { ok: false; refusal:
 
 const wxData = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, value]) => [k, { value }]));
 
+/** The mini-program an official-account template's page opens, if any. */
+const miniprogramOf = (config: TemplateConfig, t: Template) => t.miniprogram_appid ?? config.official_account?.miniprogram_appid;
+
+/** Refuses a page the template's channel cannot open (an official-account template bound to no mini-program). */
+export function checkPage(config: TemplateConfig, t: Template, page: string | undefined): void {
+  if (page && t.channel === 'official_account' && !miniprogramOf(config, t)) {
+    throw invalidInput(`page: template ${t.name} opens no mini-program; set config/template.official_account.miniprogram_appid to open pages`);
+  }
+}
+
 /** The body of `/cgi-bin/message/template/send` (protocols §3.1): `miniprogram.pagepath`, not `path`. */
 export function templateSendBody(config: TemplateConfig, m: Outbound): Record<string, unknown> {
   const body: Record<string, unknown> = { touser: m.to, template_id: m.template.template_id };
   if (m.template.url) body.url = m.template.url;
   if (m.page) {
-    const appid = m.template.miniprogram_appid ?? config.official_account?.miniprogram_appid;
-    if (!appid) throw invalidInput(`page: template ${m.template.name} opens no mini-program; set config/template.official_account.miniprogram_appid to open pages`);
-    body.miniprogram = { appid, pagepath: m.page };
+    checkPage(config, m.template, m.page);
+    body.miniprogram = { appid: miniprogramOf(config, m.template)!, pagepath: m.page };
   }
   body.client_msg_id = m.client_msg_id;
   body.data = wxData(m.data);

@@ -9,8 +9,10 @@ import { loadTemplates, type Template, type TemplateConfig } from '../config/tem
 import { activeApp, contractConfig } from '../config/contract';
 import { HttpUnavailableError } from '../http/client';
 import { describeViolation, templateData } from './fields';
-import { sendOfficialAccount, sendSubscribe, sendUnionPay, type ChannelAnswer, type Outbound } from './channels';
+import { checkPage, sendOfficialAccount, sendSubscribe, sendUnionPay, type ChannelAnswer, type Outbound } from './channels';
 import type { SendContext } from './outcomes';
+import { TokenServiceBusy } from './access-token';
+import { backedOff, quotaBackoffKey, recordBackoff } from './quota-backoff';
 
 export interface SendInput {
   template: string;
@@ -97,6 +99,8 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   const { data, violations } = templateData(t, input.values, loaded.config.currency);
   if (violations.length) throw invalidInput(`template ${t.name}: ${violations.map(describeViolation).join('; ')}`);
   const page = input.page ?? t.page;
+  // Everything the caller controls is checked before the record is claimed: a bad input leaves no record.
+  checkPage(loaded.config, t, page);
   const content = messageContent(data, page);
   const contentHash = sha256Hex(content).slice(0, 32);
   const now = cloud.clock.now();
@@ -132,23 +136,31 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   }
   const ctx: SendContext = { channel: t.channel, template: t.name, template_id: t.template_id, to, appid: '', now };
   const message: Outbound = { template: t, to, data, client_msg_id: id, ...(page ? { page } : {}) };
+  const cache = sharedCache(cloud.store, cloud.clock);
+  const backoffKey = quotaBackoffKey(loaded.config, t);
   let answer: ChannelAnswer;
+  let held = false;
   try {
-    answer = await dispatch(cloud, loaded.config, message, ctx);
+    // A quota back-off still in force answers for WeChat, which would only refuse again.
+    const backoff = await backedOff(cache, backoffKey, now);
+    held = backoff !== undefined;
+    answer = backoff ? { ok: false, refusal: backoff } : await dispatch(cloud, loaded.config, message, ctx);
   } catch (err) {
     // No answer at all (the message may have been delivered), or a config / token problem before sending.
     const unknown = err instanceof HttpUnavailableError;
     const error = toAppError(err, 'template-msg', cloud);
+    // The token service's quota (45009 / 45011) and "busy" (-1) pass: sending again later can help.
+    const retryable = unknown || error.code === 'PROVIDER_UNAVAILABLE' || err instanceof TokenServiceBusy;
     await finishSend(cloud.store, id, claim.attempt, {
       status: 'failed',
       updated_at: cloud.clock.now(),
       error: errorRecord(error),
-      retryable: unknown || error.code === 'PROVIDER_UNAVAILABLE',
+      retryable,
       retry_after: null,
       outcome: unknown ? 'unknown' : null,
     });
     cloud.log.warn('template message not sent', { template: t.name, channel: t.channel, client_msg_id: id, code: error.providerCode ?? error.code, outcome: unknown ? 'unknown' : 'not sent' });
-    throw new MessageRefused(error, unknown || error.code === 'PROVIDER_UNAVAILABLE');
+    throw new MessageRefused(error, retryable);
   }
   if (answer.ok) {
     await finishSend(cloud.store, id, claim.attempt, { status: 'sent', updated_at: cloud.clock.now(), sent_at: cloud.clock.now(), error: null, retryable: false, retry_after: null, outcome: null, ...(answer.msgid ? { msgid: answer.msgid } : {}) });
@@ -156,6 +168,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
     return { ...base, status: 'sent', duplicate: false, ...(answer.msgid ? { msgid: answer.msgid } : {}) };
   }
   const r = answer.refusal;
+  if (!held) await recordBackoff(cache, backoffKey, r);
   await finishSend(cloud.store, id, claim.attempt, {
     status: 'failed',
     updated_at: cloud.clock.now(),
@@ -164,7 +177,7 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
     retry_after: r.retry_after ?? null,
     outcome: r.unknown ? 'unknown' : null,
   });
-  cloud.log.warn('template message refused', { template: t.name, channel: t.channel, client_msg_id: id, code: r.error.providerCode ?? r.error.code, retryable: r.retryable });
+  cloud.log.warn('template message refused', { template: t.name, channel: t.channel, client_msg_id: id, code: r.error.providerCode ?? r.error.code, retryable: r.retryable, ...(held ? { backed_off: true } : {}) });
   throw new MessageRefused(r.error, r.retryable, r.retry_after);
 }
 

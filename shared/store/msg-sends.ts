@@ -43,25 +43,38 @@ export type NewSend = Omit<MsgSend, '_id' | 'status' | 'attempts' | 'lease_until
 export const SEND_LEASE_MS = 30_000;
 
 /**
- * Claims the right to send this message: creates its record, or takes over a record of the same content that
- * is not `sent` and whose lease has run out, by compare-and-set on `attempts`. When another caller holds it,
- * it was sent already, or it holds other content, returns that record instead.
+ * Whether nothing of this record's attempts can have reached the user: it failed with a definite answer (a
+ * refusal, or a problem before sending), not `outcome: "unknown"`.
+ */
+export const neverDelivered = (r: MsgSend) => r.status === 'failed' && r.outcome !== 'unknown';
+
+/**
+ * Claims the right to send this message: creates its record, or takes over a record that is not `sent` and
+ * whose lease has run out, by compare-and-set on `attempts`. Under a reused id (an idempotency key) the
+ * content may differ only from a record that was never delivered (neverDelivered): nothing reached the user,
+ * so the new content replaces it. When another caller holds it, it was sent already, or it holds other
+ * content that may have been delivered, returns that record instead.
  */
 export async function claimSend(store: DocStore, rec: NewSend, now: number): Promise<{ claimed: true; attempt: number } | { claimed: false; existing: MsgSend }> {
   const fresh = { ...rec, status: 'sending' as const, attempts: 1, lease_until: now + SEND_LEASE_MS, created_at: now, updated_at: now };
   if ((await store.insert(MSG_SENDS, rec.client_msg_id, fresh)) === 'created') return { claimed: true, attempt: 1 };
   const existing = await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id);
   if (!existing) return claimSend(store, rec, now); // removed meanwhile by an operator
-  // Sent already, in flight, or (under a reused idempotency key) another message: never sent under this id.
-  if (existing.content_hash !== rec.content_hash || existing.status === 'sent' || (existing.status === 'sending' && existing.lease_until > now)) {
+  const otherContent = existing.content_hash !== rec.content_hash;
+  // Sent already, in flight, or another message that may have reached the user: never sent under this id.
+  if ((otherContent && !neverDelivered(existing)) || existing.status === 'sent' || (existing.status === 'sending' && existing.lease_until > now)) {
     return { claimed: false, existing };
   }
   const attempt = existing.attempts + 1;
+  // Taking over other content: only while the record is still the failed one just read (a late delivery of a
+  // stale attempt marks it sent without a new attempt).
+  const guard = otherContent ? { status: 'failed' } : { status: { $ne: 'sent' } };
+  const content = otherContent ? { content_hash: rec.content_hash, channel: rec.channel, template_id: rec.template_id } : {};
   const took = await store.update(
     MSG_SENDS,
     rec.client_msg_id,
-    { attempts: existing.attempts, status: { $ne: 'sent' } },
-    { status: 'sending', attempts: attempt, lease_until: now + SEND_LEASE_MS, updated_at: now, data: rec.data },
+    { attempts: existing.attempts, ...guard },
+    { status: 'sending', attempts: attempt, lease_until: now + SEND_LEASE_MS, updated_at: now, data: rec.data, ...content },
   );
   if (took) return { claimed: true, attempt };
   return { claimed: false, existing: (await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id)) ?? existing };

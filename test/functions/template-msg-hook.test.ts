@@ -5,6 +5,7 @@
  * delivers the message twice.
  */
 import { DEMO_APPID, DEMO_MCHID } from '../../scripts/emulator/seed';
+import { manualClock } from '../../shared/core/clock';
 import { MSG_SENDS } from '../../shared/store/msg-sends';
 import { testEmulator, type TestEmulator } from '../support/emu';
 
@@ -13,9 +14,12 @@ let baseConfig: Record<string, any>;
 let hookRuns = 0;
 const TRUSTED = { source: 'wx_client,scf' };
 const wx = () => emu.sandboxes['wechat-api'];
+/** Moved by hand only past a 45009 back-off (until midnight China time). */
+const clock = manualClock(Date.now());
 
 beforeAll(async () => {
   emu = await testEmulator({
+    clock,
     functions: {
       'paid-hook': async () => {
         hookRuns++;
@@ -47,6 +51,12 @@ async function paidOrder(oaOpenid: string | undefined, amount = 250) {
   return { id, no, order: await emu.db('pay_orders', no) };
 }
 
+/** The clock moves a second (reconcile takes what is older than now), then reconcile runs. */
+const reconcile = () => {
+  clock.advance(1000);
+  return emu.fn('pay', { action: 'reconcile', spacing_ms: 0, older_than_minutes: 0 }, TRUSTED);
+};
+
 const chinaTime = (ms: number) => new Date(ms + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
 
 it('sends payment_reminder with the order number, merchant, type, time and amount, once paid', async () => {
@@ -73,20 +83,47 @@ it('a failed send leaves the order PAID; reconcile retries only the template ste
   expect(order.hooks.on_paid).toMatchObject({ state: 'failed', attempts: 1, steps_done: ['set_status', 'call_function'], last_error: expect.stringContaining('45009') });
   expect(wx().messages.delivered('o-oa-hook-2')).toEqual([]);
   expect(hookRuns).toBe(1);
+  // The daily quota: payment_reminder backs off until midnight China time; a reconcile before then sends nothing.
+  const [failed] = await emu.store.find<any>(MSG_SENDS, { to: 'o-oa-hook-2' });
+  expect(failed).toMatchObject({ status: 'failed', retryable: true, retry_after: expect.any(Number) });
+  await reconcile();
+  expect((await emu.db('pay_orders', no)).hooks.on_paid).toMatchObject({ state: 'failed', attempts: 2, last_error: expect.stringContaining('45009') });
+  expect(wx().messages.delivered('o-oa-hook-2')).toEqual([]);
+  clock.advance(failed.retry_after - clock.now());
 
-  const r = await emu.fn('pay', { action: 'reconcile', spacing_ms: 0, older_than_minutes: 0 }, TRUSTED);
+  const r = await reconcile();
   expect(r.ok).toBe(true);
-  expect((await emu.db('pay_orders', no)).hooks.on_paid).toEqual({ state: 'done', attempts: 2 });
+  expect((await emu.db('pay_orders', no)).hooks.on_paid).toEqual({ state: 'done', attempts: 3 });
   expect(hookRuns).toBe(1); // call_function was done already: not called again
   expect(wx().messages.delivered('o-oa-hook-2')).toHaveLength(1);
-  // The record of the message shows both attempts under one id.
+  // The record of the message shows every attempt under one id.
   const recs = await emu.store.find<any>(MSG_SENDS, { to: 'o-oa-hook-2' });
   expect(recs).toHaveLength(1);
-  expect(recs[0]).toMatchObject({ status: 'sent', attempts: 2 });
+  expect(recs[0]).toMatchObject({ status: 'sent', attempts: 3 });
 
   // Another reconcile, or the hook run again by hand, sends nothing more.
-  await emu.fn('pay', { action: 'reconcile', spacing_ms: 0, older_than_minutes: 0 }, TRUSTED);
+  await reconcile();
   expect(wx().messages.delivered('o-oa-hook-2')).toHaveLength(1);
+});
+
+it('an edit of on_paid.template while the send is failed is sent under the same key, once', async () => {
+  const to = 'o-oa-hook-edited';
+  wx().messages.force(to, 45009, 1);
+  const { no } = await paidOrder(to);
+  const [failed] = await emu.store.find<any>(MSG_SENDS, { to });
+  expect(failed).toMatchObject({ status: 'failed', error: { provider_code: '45009' }, data: { keyword2: 'Demo store' } });
+  // The operator corrects the merchant's name meanwhile; nothing reached the user, so the new name is sent.
+  const payment = (await emu.db('config', 'payment'))!;
+  await emu.put('config', 'payment', { ...payment, on_paid: { ...payment.on_paid, template: { ...payment.on_paid.template, merchant: 'Demo store SH' } } });
+  try {
+    clock.advance(failed.retry_after - clock.now());
+    await reconcile();
+    expect((await emu.db('pay_orders', no)).hooks.on_paid).toEqual({ state: 'done', attempts: 2 });
+    expect(wx().messages.delivered(to)).toEqual([expect.objectContaining({ data: expect.objectContaining({ keyword2: 'Demo store SH' }) })]);
+    expect(await emu.db(MSG_SENDS, failed._id)).toMatchObject({ status: 'sent', attempts: 2, data: { keyword2: 'Demo store SH' } });
+  } finally {
+    await emu.put('config', 'payment', payment);
+  }
 });
 
 it('a final refusal (the user does not follow) ends the step without undoing anything', async () => {
@@ -113,7 +150,7 @@ it('a refusal the operator can fix (40164, the IP whitelist) fails the step; rec
   expect(order).toMatchObject({ status: 'PAID', hooks: { on_paid: { state: 'failed', steps_done: ['set_status', 'call_function'], last_error: expect.stringContaining(String(errcode)) } } });
   expect(wx().messages.delivered(to)).toEqual([]);
   // The whitelist fixed, the next reconcile delivers it.
-  await emu.fn('pay', { action: 'reconcile', spacing_ms: 0, older_than_minutes: 0 }, TRUSTED);
+  await reconcile();
   expect((await emu.db('pay_orders', no)).hooks.on_paid).toEqual({ state: 'done', attempts: 2 });
   expect(wx().messages.delivered(to)).toHaveLength(1);
   expect(hookRuns).toBe(1);

@@ -217,7 +217,7 @@ describe('what each refusal means', () => {
     expect(r.error.message).toContain('config/template.templates.payment_reminder.template_id OPENTM405545802 is not a template of wx00aa00aa00aa00aa (40037)');
   });
 
-  test('45009: retryable after midnight China time; the retry is delivered once', async () => {
+  test('45009: retryable after midnight China time; the template backs off until then; the retry is delivered once', async () => {
     const to = 'o-quota';
     wx().messages.force(to, 45009, 1);
     const b = await emu.fn('template-msg', { action: 'send_batch', items: [{ template: 'system_message', to, values: VALUES.system_message }] }, FN);
@@ -225,14 +225,49 @@ describe('what each refusal means', () => {
     const midnight = (() => {
       const day = 86_400_000;
       const off = 8 * 3600_000;
-      return Math.floor((Date.now() + off) / day) * day + day - off;
+      return Math.floor((clock.now() + off) / day) * day + day - off;
     })();
-    expect(b.data.results[0].error).toEqual({ code: 'PROVIDER_REJECTED', provider_code: '45009', message: expect.stringContaining('daily quota'), retryable: true, retry_after: midnight });
+    const refusal = { code: 'PROVIDER_REJECTED', provider_code: '45009', message: expect.stringContaining('daily quota'), retryable: true, retry_after: midnight };
+    expect(b.data.results[0].error).toEqual(refusal);
     const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
     expect(rec).toMatchObject({ status: 'failed', retryable: true, retry_after: midnight });
+    // Until then every send of that template on that account is refused at once, without asking WeChat
+    // (which would deliver this one: only o-quota's next send is forced to 45009), and recorded.
+    const sentBefore = wx().messages.delivered().length;
+    const other = await emu.fn('template-msg', { action: 'send_batch', items: [{ template: 'system_message', to: 'o-quota-2', values: VALUES.system_message }] }, FN);
+    expect(other.data.results[0].error).toEqual({ ...refusal, message: b.data.results[0].error.message });
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message })).toMatchObject({ ok: false, error: { provider_code: '45009' } });
+    expect(wx().messages.delivered().length).toBe(sentBefore);
+    expect((await emu.store.find<any>(MSG_SENDS, { to: 'o-quota-2' }))[0]).toMatchObject({ status: 'failed', retryable: true, retry_after: midnight, error: { provider_code: '45009' } });
+    expect(await record(rec._id)).toMatchObject({ status: 'failed', attempts: 2 });
+    // Other templates of the account are not held back.
+    expect(await send({ template: 'visitor_result', to: 'o-quota-3', values: VALUES.visitor_result })).toMatchObject({ ok: true });
+    clock.advance(midnight - 1 - clock.now());
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message })).toMatchObject({ ok: false, error: { provider_code: '45009' } });
+    clock.advance(1);
     const again = await send({ template: 'system_message', to, values: VALUES.system_message });
     expect(again).toMatchObject({ ok: true, data: { duplicate: false, client_msg_id: rec._id } });
-    expect(await record(rec._id)).toMatchObject({ status: 'sent', attempts: 2, error: null, retry_after: null });
+    expect(await record(rec._id)).toMatchObject({ status: 'sent', attempts: 4, error: null, retry_after: null });
+    expect(wx().messages.delivered(to)).toHaveLength(1);
+    expect(await send({ template: 'system_message', to: 'o-quota-2', values: VALUES.system_message })).toMatchObject({ ok: true });
+  });
+
+  test.each([
+    [45009, 'token quota'],
+    [45011, 'token quota'],
+    [-1, 'system busy'],
+  ])("the token service's temporary refusal %s is retryable, and the retry is delivered", async (errcode, errmsg) => {
+    const to = `o-token-busy-${errcode}`;
+    await emu.store.remove(CACHE, tokenCacheKey(DEMO_OA_APPID));
+    const refusing = instance((http) => ({
+      request: async (req) => (req.url.includes('/cgi-bin/stable_token') ? { status: 200, headers: {}, body: JSON.stringify({ errcode, errmsg }) } : http.request(req)),
+    }));
+    const r = await templateMsgHandler({ action: 'send_batch', items: [{ template: 'system_message', to, values: VALUES.system_message }] }, refusing);
+    expect(r).toMatchObject({ ok: true, data: { failed: 1, results: [{ ok: false, error: { code: 'PROVIDER_REJECTED', provider_code: String(errcode), retryable: true } }] } });
+    const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
+    expect(rec).toMatchObject({ status: 'failed', retryable: true, error: { provider_code: String(errcode) } });
+    await emu.store.remove(CACHE, tokenCacheKey(DEMO_OA_APPID)); // the failed refresher's lease
+    expect(await templateMsgHandler({ action: 'send', template: 'system_message', to, values: VALUES.system_message }, instance())).toMatchObject({ ok: true, data: { client_msg_id: rec._id } });
     expect(wx().messages.delivered(to)).toHaveLength(1);
   });
 
@@ -340,15 +375,33 @@ describe('a retried send is never delivered twice', () => {
     expect(wx().messages.delivered(to)).toHaveLength(2);
   });
 
-  test('a failed message is not re-sent with other values under the same key', async () => {
+  test('under a key, a message that was never delivered may be sent with other values; a sent one may not', async () => {
     const to = 'o-key-failed';
     wx().messages.force(to, 45009, 1);
-    expect(await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' })).toMatchObject({ ok: false, error: { provider_code: '45009' } });
-    const other = await send({ template: 'system_message', to, values: { ...VALUES.system_message, content: 'Changed' }, idempotency_key: 'k-3' });
-    expect(other).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
-    expect(wx().messages.delivered(to)).toEqual([]);
-    expect(await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' })).toMatchObject({ ok: true, data: { duplicate: false } });
+    const failed = await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' });
+    expect(failed).toMatchObject({ ok: false, error: { provider_code: '45009' } });
+    const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
+    clock.advance(rec.retry_after - clock.now()); // the template's back-off ends
+    // 45009 was a definite refusal: nothing reached the user, so the key takes the new values.
+    const changed = { ...VALUES.system_message, content: 'Changed' };
+    const r = await send({ template: 'system_message', to, values: changed, idempotency_key: 'k-3' });
+    expect(r).toMatchObject({ ok: true, data: { duplicate: false, client_msg_id: rec._id } });
+    expect(wx().messages.delivered(to)).toEqual([expect.objectContaining({ data: expect.objectContaining({ keyword1: 'Changed' }) })]);
+    expect(await record(r.data.client_msg_id)).toMatchObject({ status: 'sent', attempts: 2, data: { keyword1: 'Changed' } });
+    // Sent: the first values again under the key are a conflict, and nothing more is delivered.
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-3' })).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
     expect(wx().messages.delivered(to)).toHaveLength(1);
+  });
+
+  test('under a key, a message with an unknown outcome (no answer) refuses other values', async () => {
+    const to = 'o-key-unknown';
+    const lossy = answerLost();
+    const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'k-4' };
+    expect(await templateMsgHandler(event, lossy)).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
+    const other = await send({ template: 'system_message', to, values: { ...VALUES.system_message, content: 'Changed' }, idempotency_key: 'k-4' });
+    expect(other).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('use a new key') } });
+    expect(wx().messages.delivered(to)).toHaveLength(1);
+    expect((await emu.store.find<any>(MSG_SENDS, { to }))[0]).toMatchObject({ status: 'failed', outcome: 'unknown', attempts: 1, data: { keyword1: VALUES.system_message.content } });
   });
 });
 
@@ -377,6 +430,26 @@ describe('send_batch', () => {
   });
 });
 
+test('a page the template cannot open is refused before anything is recorded', async () => {
+  const doc: Record<string, any> = withAllChannels(seeded);
+  const { miniprogram_appid, ...account } = doc.official_account;
+  expect(miniprogram_appid).toBeDefined();
+  doc.official_account = account;
+  doc.templates.payment_reminder = { template_id: doc.templates.payment_reminder.template_id };
+  await emu.put('config', 'template', doc);
+  try {
+    const to = 'o-page-nowhere';
+    const r = await send({ template: 'system_message', to, values: VALUES.system_message, page: 'pages/order/detail' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('opens no mini-program') } });
+    expect(await emu.store.find(MSG_SENDS, { to })).toEqual([]);
+    // Without the page it goes out, as one message.
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message })).toMatchObject({ ok: true });
+    expect(await emu.store.find(MSG_SENDS, { to })).toHaveLength(1);
+  } finally {
+    await emu.put('config', 'template', withAllChannels(seeded));
+  }
+});
+
 /** A warm instance of the function: its own port objects and HTTP client over the one shared store. */
 function instance(wrap: (http: HttpClient) => HttpClient = (h) => h, store: DocStore = emu.store) {
   const log = memoryLogger();
@@ -393,17 +466,20 @@ function instance(wrap: (http: HttpClient) => HttpClient = (h) => h, store: DocS
   });
 }
 
-test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
-  const to = 'o-no-answer';
-  const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };
-  // The send reaches WeChat, but its answer is lost.
-  const lossy = instance((http) => ({
+/** An instance whose template sends reach WeChat but whose answers are lost (a timeout). */
+const answerLost = () =>
+  instance((http) => ({
     request: async (req) => {
       const res = await http.request(req);
       if (req.url.includes('/message/template/send')) throw new HttpUnavailableError('timeout', req.url);
       return res;
     },
   }));
+
+test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
+  const to = 'o-no-answer';
+  const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };
+  const lossy = answerLost();
   const r = await templateMsgHandler(event, lossy);
   expect(r).toMatchObject({ ok: false, error: { code: 'PROVIDER_UNAVAILABLE' } });
   const [rec] = await emu.store.find<any>(MSG_SENDS, { to });
