@@ -22,6 +22,8 @@ export class AppError extends Error {
     message: string,
     /** The provider's own error code, for PROVIDER_REJECTED. */
     readonly providerCode?: string,
+    /** Whether the same call again can succeed, and not before when (ms since epoch); shown in the envelope. */
+    readonly retry?: { retryable: boolean; retry_after?: number },
   ) {
     super(message);
     this.name = 'AppError';

@@ -1,6 +1,7 @@
 import { AppError, configInvalid, conflict, forbidden, invalidInput, notFound } from '../core/errors';
 import type { Caller } from '../core/handler';
 import { toAppError } from '../core/handler';
+import { errorBody } from '../core/envelope';
 import { sha256Hex } from '../crypto/hash';
 import type { Cloud } from '../runtime/port';
 import { sharedCache } from '../store/shared-cache';
@@ -181,14 +182,10 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   throw new MessageRefused(r.error, r.retryable, r.retry_after);
 }
 
-/** A refusal with what the sender should do about it (the envelope shows code and message; batches show all). */
+/** A refusal with what the sender should do about it: the envelope shows `retryable` and `retry_after`. */
 export class MessageRefused extends AppError {
-  constructor(
-    e: AppError,
-    readonly retryable: boolean,
-    readonly retryAfter?: number,
-  ) {
-    super(e.code, e.message, e.providerCode);
+  constructor(e: AppError, retryable: boolean, retryAfter?: number) {
+    super(e.code, e.message, e.providerCode, { retryable, ...(retryAfter ? { retry_after: retryAfter } : {}) });
   }
 }
 
@@ -232,8 +229,7 @@ export async function sendBatch(cloud: Cloud, caller: Caller, items: SendInput[]
         results[i] = { ok: true, data: await sendMessage(cloud, caller, loaded, items[i]) };
       } catch (err) {
         const e = toAppError(err, 'template-msg', cloud);
-        const retry = e instanceof MessageRefused ? { retryable: e.retryable, ...(e.retryAfter ? { retry_after: e.retryAfter } : {}) } : { retryable: e.code === 'PROVIDER_UNAVAILABLE' };
-        results[i] = { ok: false, error: { code: e.code, message: e.message, ...(e.providerCode ? { provider_code: e.providerCode } : {}), ...retry } };
+        results[i] = { ok: false, error: { retryable: e.code === 'PROVIDER_UNAVAILABLE', ...errorBody(e) } };
       }
     }
   };

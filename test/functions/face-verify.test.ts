@@ -211,6 +211,7 @@ describe('v2 (getverifyid / queryverifyinfo)', () => {
     expect(refused).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('at most 2 an hour (config/face.max_starts_per_hour)') } });
     // The first start leaves the hour 50 minutes from now.
     expect(refused.error.message).toContain(`try again after ${new Date(first.data.created_at + 60 * MIN).toISOString()} (in 50 minutes)`);
+    expect(refused.error).toMatchObject({ retryable: true, retry_after: first.data.created_at + 60 * MIN });
     expect(sandbox().calls.getverifyid).toBe(calls);
     // Another user is not held back; the same user may start again once the first start has left the hour.
     await startV2(user());

@@ -236,7 +236,7 @@ describe('what each refusal means', () => {
     const sentBefore = wx().messages.delivered().length;
     const other = await emu.fn('template-msg', { action: 'send_batch', items: [{ template: 'system_message', to: 'o-quota-2', values: VALUES.system_message }] }, FN);
     expect(other.data.results[0].error).toEqual({ ...refusal, message: b.data.results[0].error.message });
-    expect(await send({ template: 'system_message', to, values: VALUES.system_message })).toMatchObject({ ok: false, error: { provider_code: '45009' } });
+    expect(await send({ template: 'system_message', to, values: VALUES.system_message })).toMatchObject({ ok: false, error: { provider_code: '45009', retryable: true, retry_after: midnight } });
     expect(wx().messages.delivered().length).toBe(sentBefore);
     expect((await emu.store.find<any>(MSG_SENDS, { to: 'o-quota-2' }))[0]).toMatchObject({ status: 'failed', retryable: true, retry_after: midnight, error: { provider_code: '45009' } });
     expect(await record(rec._id)).toMatchObject({ status: 'failed', attempts: 2 });

@@ -1,4 +1,4 @@
-import { conflict, forbidden, invalidInput, notFound, providerRejected, providerUnavailable } from '../../core/errors';
+import { AppError, conflict, forbidden, invalidInput, notFound, providerRejected, providerUnavailable } from '../../core/errors';
 import type { Caller } from '../../core/handler';
 import { formatCstCompact } from '../../core/clock';
 import { constantTimeEqual } from '../../crypto/hash';
@@ -140,8 +140,11 @@ async function withinStartLimit(cloud: Cloud, config: FaceConfig, openid: string
   // One more may start once the max-th newest has left the hour.
   const retryAt = recent[max - 1].created_at + HOUR_MS;
   const minutes = Math.max(1, Math.ceil((retryAt - now) / 60_000));
-  throw conflict(
+  throw new AppError(
+    'CONFLICT',
     `too many verifications started: at most ${max} an hour (config/face.max_starts_per_hour); try again after ${new Date(retryAt).toISOString()} (in ${minutes} minute${minutes === 1 ? '' : 's'})`,
+    undefined,
+    { retryable: true, retry_after: retryAt },
   );
 }
 
