@@ -99,6 +99,9 @@ export async function sendMessage(cloud: Cloud, caller: Caller, loaded: Loaded, 
   const to = recipientFor(caller, t, input.to);
   const { data, violations } = templateData(t, input.values, loaded.config.currency);
   if (violations.length) throw invalidInput(`template ${t.name}: ${violations.map(describeViolation).join('; ')}`);
+  if (input.page !== undefined && t.channel === 'unionpay') {
+    throw invalidInput(`page: a UnionPay template message opens config/template.templates.${t.name}.dest_info; leave page out`);
+  }
   const page = input.page ?? t.page;
   // Everything the caller controls is checked before the record is claimed: a bad input leaves no record.
   checkPage(loaded.config, t, page);

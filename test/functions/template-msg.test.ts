@@ -450,6 +450,13 @@ test('a page the template cannot open is refused before anything is recorded', a
   }
 });
 
+test('a page for a UnionPay template message is refused (it opens its configured dest_info), and nothing is recorded', async () => {
+  const to = 'o-up-page';
+  const r = await send({ template: 'system_message_up', to, values: VALUES.system_message, page: 'pages/order/detail' });
+  expect(r).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', message: expect.stringContaining('leave page out') } });
+  expect(await emu.store.find(MSG_SENDS, { to })).toEqual([]);
+});
+
 /** A warm instance of the function: its own port objects and HTTP client over the one shared store. */
 function instance(wrap: (http: HttpClient) => HttpClient = (h) => h, store: DocStore = emu.store) {
   const log = memoryLogger();
