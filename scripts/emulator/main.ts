@@ -22,7 +22,7 @@ async function main() {
   const a = args(process.argv.slice(2));
   const emu = await startEmulator(a);
   console.log(`emulator on ${emu.url}${emu.tlsUrl ? ` (sandbox TLS on ${emu.tlsUrl})` : ''}, data in ${a.dataDir}`);
-  console.log('  POST /fn/:name   ANY /http/:name/*   GET|PUT|DELETE /db/:collection/:id   /sandbox/wechatpay-v2/*');
+  console.log('  POST /fn/:name   ANY /http/:name/*   GET|PUT|DELETE /db/:collection/:id   /sandbox/:name/* (the routes: README.md, Emulator routes)');
   const stop = () => emu.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
