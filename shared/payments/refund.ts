@@ -5,7 +5,7 @@ import type { Cloud } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, refuseContractOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
-import { applyRefundReport, settleRefundedOrder } from './apply';
+import { applyRefundReport, countOnOrder, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
 import { orderWithConfig, ownOrder } from './query';
 import { settledRefundAmount } from './settlement';
@@ -219,8 +219,10 @@ export async function syncRefund(
 ): Promise<PayRefund> {
   const outRefundNo = refund.out_refund_no;
   if (FINAL_REFUND.includes(refund.status)) {
-    await settleRefundedOrder(cloud, refund);
-    return refund;
+    // A late refund whose count on the order was left undone is finished here (reconcile, queryrefund).
+    if (refund.late_counted === false) await countOnOrder(cloud, refund);
+    else await settleRefundedOrder(cloud, refund);
+    return (await getRefund(cloud.store, outRefundNo)) ?? refund;
   }
   const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);
