@@ -124,7 +124,20 @@ function refundQueryInput(order: PayOrder, refund: PayRefund): RefundQueryInput 
  */
 async function neverMade(cloud: Cloud, provider: PaymentProvider<unknown>, ctx: ProviderCtx<unknown>, order: PayOrder, refund: PayRefund): Promise<boolean> {
   const report = await provider.queryRefund(ctx, refund.out_refund_no, refundQueryInput(order, refund));
-  if (report.state === 'NOT_FOUND') return true;
+  if (report.state === 'NOT_FOUND') {
+    // Not made yet is not never made while the last send may still be on its way (as for release in syncRefund).
+    const sentAt = refund.last_sent_at ?? refund.created_at;
+    const retryAfter = sentAt + RELEASE_UNSEEN_REFUND_AFTER_MS;
+    if (cloud.clock.now() <= retryAfter) {
+      throw new AppError(
+        'CONFLICT',
+        `refund ${refund.out_refund_no} was last sent ${Math.round((cloud.clock.now() - sentAt) / 1000)} s ago without an answer and the provider does not show it yet: that send may still be made, so it is sent again only after ${new Date(retryAfter).toISOString()}`,
+        undefined,
+        { retryable: true, retry_after: retryAfter },
+      );
+    }
+    return true;
+  }
   const applied = await applyRefundReport(cloud, refund, report);
   if (applied.outcome === 'rejected') {
     cloud.log.error('refund query does not match the record', { out_refund_no: refund.out_refund_no, reason: applied.reason });
