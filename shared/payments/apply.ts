@@ -100,7 +100,9 @@ export async function settleRefundedOrder(cloud: Cloud, refund: PayRefund): Prom
   if (!order || order.status !== 'REFUNDING' || order.refunding?.out_refund_no !== refund._id || !FINAL_REFUND.includes(refund.status)) {
     return false;
   }
-  const refunded = order.refunded_amount + (COUNTS_AS_REFUNDED.includes(refund.status) ? refund.amount : 0);
+  // A late refund (countOnOrder) is in refunded_amount already.
+  const counts = COUNTS_AS_REFUNDED.includes(refund.status) && !(order.late_refunds ?? []).includes(refund._id);
+  const refunded = order.refunded_amount + (counts ? refund.amount : 0);
   const to = refunded === 0 ? 'PAID' : refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
   return transition(cloud.store, order, 'REFUNDING', to, { refunded_amount: refunded, refunding: null }, cloud.clock.now(), {
     'refunding.out_refund_no': refund._id,

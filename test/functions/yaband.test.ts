@@ -449,6 +449,19 @@ describe('refund confirmation through the refund list (refund_query_method)', ()
     expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
   });
 
+  it('a late refund that is also the refund the order still waits on (its release never ran) is counted once', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    const refundNo: string = r.data.out_refund_no;
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDING', refunding: { out_refund_no: refundNo } });
+    // Ended CLOSED by a run that stopped before releasing the order; then Yaband reports it made.
+    await emu.put('pay_refunds', refundNo, { ...(await emu.db('pay_refunds', refundNo)), status: 'CLOSED' });
+    sandbox().refund(refundNo)!.state = 'refunded';
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: refundNo })).body.notify).toMatchObject({ body: 'ok' });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED)).data.status).toBe('SUCCESS');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100, refunding: null });
+  });
+
   it('a list entry with our m_refund_id but of another trade is refused (PROVIDER_UNAVAILABLE, logged); the refund stays in flight', async () => {
     const no = await paid();
     const other = await paid();
