@@ -234,7 +234,7 @@ export async function syncRefund(
   if (FINAL_REFUND.includes(refund.status)) {
     // A late refund whose count on the order was left undone is finished here (reconcile, queryrefund).
     if (refund.late_counted === false) await countOnOrder(cloud, refund);
-    else await settleRefundedOrder(cloud, refund);
+    await settleRefundedOrder(cloud, refund);
     return (await getRefund(cloud.store, outRefundNo)) ?? refund;
   }
   const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
