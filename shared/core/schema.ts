@@ -14,7 +14,7 @@ const ECHO_MAX = 40;
  * A key of the input as a message repeats it: at most ECHO_MAX characters (whole code points), then `…`, so a
  * huge unexpected key cannot flood the error and the logs.
  */
-function clipKey(key: string): string {
+export function clipKey(key: string): string {
   if (key.length <= ECHO_MAX) return key;
   const head = Array.from(key.slice(0, 2 * ECHO_MAX)).slice(0, ECHO_MAX).join('');
   return head === key ? key : `${head}…`;

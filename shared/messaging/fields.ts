@@ -1,4 +1,5 @@
 import { toMajor } from '../core/money';
+import { clipKey } from '../core/schema';
 import type { FieldType, Template } from '../config/template';
 
 /**
@@ -16,7 +17,8 @@ export interface Violation {
   problem: string;
 }
 
-export const describeViolation = (v: Violation) => `values.${v.value}${v.key ? ` (template key ${v.key}, ${v.type})` : ''} ${v.problem}`;
+/** A value name is the caller's (any length for one the template lacks): repeated clipped. */
+export const describeViolation = (v: Violation) => `values.${clipKey(v.value)}${v.key ? ` (template key ${v.key}, ${v.type})` : ''} ${v.problem}`;
 
 /** An amount in minor units and its currency; a bare number is in the document's currency. */
 export interface AmountValue {

@@ -100,7 +100,9 @@ export async function settleRefundedOrder(cloud: Cloud, refund: PayRefund): Prom
   if (!order || order.status !== 'REFUNDING' || order.refunding?.out_refund_no !== refund._id || !FINAL_REFUND.includes(refund.status)) {
     return false;
   }
-  const refunded = order.refunded_amount + (COUNTS_AS_REFUNDED.includes(refund.status) ? refund.amount : 0);
+  // A late refund (countOnOrder) is in refunded_amount already.
+  const counts = COUNTS_AS_REFUNDED.includes(refund.status) && !(order.late_refunds ?? []).includes(refund._id);
+  const refunded = order.refunded_amount + (counts ? refund.amount : 0);
   const to = refunded === 0 ? 'PAID' : refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
   return transition(cloud.store, order, 'REFUNDING', to, { refunded_amount: refunded, refunding: null }, cloud.clock.now(), {
     'refunding.out_refund_no': refund._id,
@@ -140,6 +142,8 @@ export async function applyRefundReport(cloud: Cloud, refund: PayRefund, report:
   }
 
   if (ENDED_UNMADE.includes(refund.status) && COUNTS_AS_REFUNDED.includes(final)) return countLateRefund(cloud, refund, final);
+  // A late refund whose count on the order an earlier delivery did not finish (an error, or the order kept changing).
+  if (refund.late_counted === false) return countOnOrder(cloud, refund);
 
   const wonRefund =
     !FINAL_REFUND.includes(refund.status) &&
@@ -169,25 +173,43 @@ const ENDED_UNMADE: readonly RefundStatus[] = ['REJECTED', 'CLOSED'];
 
 /**
  * The provider reports done a refund that was ended here as not made (ENDED_UNMADE). The money did leave: the
- * record takes the provider's state and the order counts the amount, by compare-and-set on what it had
- * counted, so it cannot be refunded twice.
+ * record takes the provider's state (marked `late_counted: false`) and then the order counts the amount
+ * (countOnOrder). Should that second write not happen (an error, or the order kept changing), the next
+ * delivery or queryrefund finishes it, so the order never shows the amount as still refundable.
  */
 async function countLateRefund(cloud: Cloud, refund: PayRefund, final: RefundStatus): Promise<Applied> {
   const now = cloud.clock.now();
-  const won = await cloud.store.update(REFUNDS, refund._id, { status: refund.status }, { status: final, finished_at: now, updated_at: now, late: true });
+  const late = { status: final, finished_at: now, updated_at: now, late: true, late_counted: false };
+  const won = await cloud.store.update(REFUNDS, refund._id, { status: refund.status }, late);
   if (!won) return { outcome: 'duplicate', settled: true };
   cloud.log.error(`a refund ended here as ${refund.status} was completed by the provider; its amount is now counted`, {
     out_refund_no: refund._id,
     out_trade_no: refund.out_trade_no,
   });
+  return countOnOrder(cloud, { ...refund, ...late });
+}
+
+/**
+ * Adds a late refund's amount to its order, once: by compare-and-set on what the order had counted, and the
+ * order lists it in `late_refunds`, so a run that stopped before marking the refund counted never adds it twice.
+ */
+export async function countOnOrder(cloud: Cloud, refund: PayRefund): Promise<Applied> {
+  const now = cloud.clock.now();
+  const counted = () => cloud.store.update(REFUNDS, refund._id, { late_counted: false }, { late_counted: true });
   for (let i = 0; i < 5; i++) {
     const order = await getOrder(cloud.store, refund.out_trade_no);
     if (!order) break;
+    const listed = order.late_refunds ?? [];
+    if (listed.includes(refund._id)) {
+      await counted();
+      return { outcome: 'duplicate', settled: true, order };
+    }
     const refunded = order.refunded_amount + refund.amount;
-    const patch: Record<string, unknown> = { refunded_amount: refunded, updated_at: now };
+    const patch: Record<string, unknown> = { refunded_amount: refunded, late_refunds: [...listed, refund._id], updated_at: now };
     // A refund in flight keeps the order REFUNDING; it settles from the new count later.
     if (order.status !== 'REFUNDING') patch.status = refunded >= order.amount ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
     if (await cloud.store.update(ORDERS, order._id, { status: order.status, refunded_amount: order.refunded_amount }, patch)) {
+      await counted();
       return { outcome: 'applied', settled: true, order: (await getOrder(cloud.store, order._id)) ?? order };
     }
   }

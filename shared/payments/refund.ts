@@ -5,7 +5,7 @@ import type { Cloud } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, refuseContractOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
-import { applyRefundReport, settleRefundedOrder } from './apply';
+import { applyRefundReport, countOnOrder, settleRefundedOrder } from './apply';
 import { paymentConfigs, providerContext } from './context';
 import { orderWithConfig, ownOrder } from './query';
 import { settledRefundAmount } from './settlement';
@@ -124,7 +124,20 @@ function refundQueryInput(order: PayOrder, refund: PayRefund): RefundQueryInput 
  */
 async function neverMade(cloud: Cloud, provider: PaymentProvider<unknown>, ctx: ProviderCtx<unknown>, order: PayOrder, refund: PayRefund): Promise<boolean> {
   const report = await provider.queryRefund(ctx, refund.out_refund_no, refundQueryInput(order, refund));
-  if (report.state === 'NOT_FOUND') return true;
+  if (report.state === 'NOT_FOUND') {
+    // Not made yet is not never made while the last send may still be on its way (as for release in syncRefund).
+    const sentAt = refund.last_sent_at ?? refund.created_at;
+    const retryAfter = sentAt + RELEASE_UNSEEN_REFUND_AFTER_MS;
+    if (cloud.clock.now() <= retryAfter) {
+      throw new AppError(
+        'CONFLICT',
+        `refund ${refund.out_refund_no} was last sent ${Math.round((cloud.clock.now() - sentAt) / 1000)} s ago without an answer and the provider does not show it yet: that send may still be made, so it is sent again only after ${new Date(retryAfter).toISOString()}`,
+        undefined,
+        { retryable: true, retry_after: retryAfter },
+      );
+    }
+    return true;
+  }
   const applied = await applyRefundReport(cloud, refund, report);
   if (applied.outcome === 'rejected') {
     cloud.log.error('refund query does not match the record', { out_refund_no: refund.out_refund_no, reason: applied.reason });
@@ -219,8 +232,10 @@ export async function syncRefund(
 ): Promise<PayRefund> {
   const outRefundNo = refund.out_refund_no;
   if (FINAL_REFUND.includes(refund.status)) {
+    // A late refund whose count on the order was left undone is finished here (reconcile, queryrefund).
+    if (refund.late_counted === false) await countOnOrder(cloud, refund);
     await settleRefundedOrder(cloud, refund);
-    return refund;
+    return (await getRefund(cloud.store, outRefundNo)) ?? refund;
   }
   const { order, loaded } = pinned ?? (await orderWithConfig(cloud, refund.out_trade_no));
   const { provider, ctx } = providerContext(cloud, loaded, order.provider);

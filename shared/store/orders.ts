@@ -81,6 +81,8 @@ export interface PayOrder {
   refunded_amount: number;
   /** The refund in flight while REFUNDING. */
   refunding?: { out_refund_no: string; amount: number } | null;
+  /** The late refunds (apply.ts countLateRefund) whose amounts refunded_amount counts: each is added once. */
+  late_refunds?: string[];
   paid_amount?: number;
   /**
    * What the acquirer pays the merchant out, where it settles in another currency (shared/payments/settlement.ts):

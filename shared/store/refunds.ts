@@ -24,6 +24,10 @@ export interface PayRefund {
   updated_at: number;
   last_sent_at?: number;
   finished_at?: number;
+  /** Ended here as not made, then reported made by the provider (apply.ts countLateRefund). */
+  late?: boolean;
+  /** For a late refund: whether its order counts its amount yet (false until that write is done). */
+  late_counted?: boolean;
 }
 
 export const getRefund = (store: DocStore, outRefundNo: string) => store.get<PayRefund>(REFUNDS, outRefundNo);

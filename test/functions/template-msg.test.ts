@@ -155,6 +155,15 @@ describe('values', () => {
     expect(await emu.store.find(MSG_SENDS, { to: 'o-bad-values' })).toEqual([]);
   });
 
+  test('a value name the template lacks is repeated clipped: a huge name does not come back whole', async () => {
+    const huge = `x${'y'.repeat(20_000)}`;
+    // visitor_approval: a template a mini-program may send (to itself).
+    const r = await send({ template: 'visitor_approval', values: { ...VALUES.visitor_approval, [huge]: 'x' } }, client('o-huge-name'));
+    expect(r.error.code).toBe('INVALID_INPUT');
+    expect(r.error.message).toContain(`values.x${'y'.repeat(39)}… is not a value of template visitor_approval`);
+    expect(r.error.message.length).toBeLessThan(400);
+  });
+
   test('an unknown template names the ones there are', async () => {
     const r = await send({ template: 'nope', to: 'o-someone', values: {} });
     expect(r).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('payment_reminder') } });

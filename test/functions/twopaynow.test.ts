@@ -320,8 +320,22 @@ describe('a refund whose answer was lost is confirmed by the trade’s refunded 
       expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
     });
 
-    it('never made (the total unchanged): sent again and done', async () => {
+    it('not made yet (the total unchanged) while the lost send may still be on its way: not sent again (CONFLICT, retry_after)', async () => {
       const { no, refundNo } = await lostRefund(100);
+      const before = await state();
+      const r = await retry(no);
+      expect(r.error).toMatchObject({ code: 'CONFLICT', retryable: true });
+      expect(r.error.message).toContain(`refund ${refundNo} was last sent`);
+      const rec = await emu.db('pay_refunds', refundNo);
+      expect(r.error.retry_after).toBe(rec.last_sent_at + 5 * 60_000);
+      expect(trade(no).refunded).toBe(0); // not sent again: should 2paynow still make the lost send, it is made once
+      expect(await state()).toBe(before);
+    });
+
+    it('never made (the total unchanged once no send can still be on its way): sent again and done', async () => {
+      const { no, refundNo } = await lostRefund(100);
+      const rec = await emu.db('pay_refunds', refundNo);
+      await emu.put('pay_refunds', refundNo, { ...rec, last_sent_at: Date.now() - 6 * 60_000 });
       expect((await retry(no)).data).toMatchObject({ out_refund_no: refundNo, status: 'SUCCESS', amount: 100 });
       expect(trade(no).refunded).toBe(100);
       expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });

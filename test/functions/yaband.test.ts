@@ -386,18 +386,80 @@ describe('refund confirmation through the refund list (refund_query_method)', ()
     expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
   });
 
-  it('a refund ended CLOSED (failed) that Yaband later reports refunded is counted, so it cannot be refunded again', async () => {
+  /** A paid order and a refund of 100 that ended CLOSED here (failed) and that Yaband then made after all. */
+  async function lateRefund() {
     const no = await paid();
     const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
-    await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no, result: 'failed', deliver: false });
-    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: r.data.out_refund_no }, TRUSTED)).data.status).toBe('CLOSED');
+    const refundNo: string = r.data.out_refund_no;
+    await emu.post('/sandbox/yaband/refund', { out_refund_no: refundNo, result: 'failed', deliver: false });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED)).data.status).toBe('CLOSED');
     expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
-    sandbox().refund(r.data.out_refund_no)!.state = 'refunded'; // made after all, under the same m_refund_id
-    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no })).body.notify).toMatchObject({ body: 'ok' });
-    expect(await emu.db('pay_refunds', r.data.out_refund_no)).toMatchObject({ status: 'SUCCESS', late: true });
+    sandbox().refund(refundNo)!.state = 'refunded'; // made after all, under the same m_refund_id
+    const deliver = async () => (await emu.post('/sandbox/yaband/refund', { out_refund_no: refundNo })).body.notify;
+    return { no, refundNo, deliver };
+  }
+
+  /** Runs `fn` while the store fails the order's refunded count (`times` times), after the refund record took the provider's state. */
+  async function whileOrderCountFails<T>(no: string, times: number, fn: () => Promise<T>): Promise<{ result: T; failed: number }> {
+    const update = emu.store.update.bind(emu.store);
+    let failed = 0;
+    emu.store.update = async (coll, id, when, patch) => {
+      if (coll === 'pay_orders' && id === no && 'refunded_amount' in patch && failed < times) {
+        failed++;
+        throw new Error('database unavailable');
+      }
+      return update(coll, id, when, patch);
+    };
+    try {
+      return { result: await fn(), failed };
+    } finally {
+      emu.store.update = update;
+    }
+  }
+
+  it('a refund ended CLOSED (failed) that Yaband later reports refunded is counted, so it cannot be refunded again', async () => {
+    const { no, refundNo, deliver } = await lateRefund();
+    expect(await deliver()).toMatchObject({ body: 'ok' });
+    expect(await emu.db('pay_refunds', refundNo)).toMatchObject({ status: 'SUCCESS', late: true });
     expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
-    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: r.data.out_refund_no })).body.notify).toMatchObject({ body: 'ok' });
+    expect(await deliver()).toMatchObject({ body: 'ok' });
     expect(await emu.db('pay_orders', no)).toMatchObject({ refunded_amount: 100 }); // counted once
+  });
+
+  it('a late refund whose count on the order failed is counted by the next delivery, once', async () => {
+    const { no, refundNo, deliver } = await lateRefund();
+    const { result, failed } = await whileOrderCountFails(no, 1, deliver);
+    expect(failed).toBe(1);
+    expect(result).not.toMatchObject({ body: 'ok' });
+    expect(await emu.db('pay_refunds', refundNo)).toMatchObject({ status: 'SUCCESS', late: true, late_counted: false });
+    // The amount left the merchant: the order must not offer it for refund again.
+    expect(await deliver()).toMatchObject({ body: 'ok' });
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+    expect(await emu.db('pay_refunds', refundNo)).toMatchObject({ late_counted: true });
+    expect(await deliver()).toMatchObject({ body: 'ok' });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED)).data.status).toBe('SUCCESS');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ refunded_amount: 100 }); // counted once
+  });
+
+  it('a late refund whose count on the order failed is counted by queryrefund', async () => {
+    const { no, refundNo, deliver } = await lateRefund();
+    await whileOrderCountFails(no, 100, deliver);
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PAID', refunded_amount: 0 });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED)).data.status).toBe('SUCCESS');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+  });
+
+  it('a late refund that is also the refund the order still waits on (its release never ran) is counted once', async () => {
+    const no = await paid();
+    const r = await emu.fn('pay', { action: 'refund', out_trade_no: no, amount: 100 }, TRUSTED);
+    const refundNo: string = r.data.out_refund_no;
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'REFUNDING', refunding: { out_refund_no: refundNo } });
+    // Ended CLOSED by a run that stopped before releasing the order; then Yaband reports it made.
+    await emu.put('pay_refunds', refundNo, { ...(await emu.db('pay_refunds', refundNo)), status: 'CLOSED' });
+    sandbox().refund(refundNo)!.state = 'refunded';
+    expect((await emu.post('/sandbox/yaband/refund', { out_refund_no: refundNo })).body.notify).toMatchObject({ body: 'ok' });
+    expect((await emu.fn('pay', { action: 'queryrefund', out_refund_no: refundNo }, TRUSTED)).data.status).toBe('SUCCESS');
+    expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100, refunding: null });
   });
 
   it('a list entry with our m_refund_id but of another trade is refused (PROVIDER_UNAVAILABLE, logged); the refund stays in flight', async () => {
