@@ -1,6 +1,6 @@
 import { action, createHandler, Type } from '../../shared/core/handler';
 import { PAGE_PATTERN } from '../../shared/config/template';
-import { loadTemplateConfig, sendBatch, sendMessage } from '../../shared/messaging/send';
+import { loadTemplateConfig, purgeMessageData, sendBatch, sendMessage } from '../../shared/messaging/send';
 
 /** Largest batch: a batch runs within one invocation (5 in flight at a time, within the function's timeout). */
 export const MAX_BATCH = 50;
@@ -30,4 +30,6 @@ export const templateMsgHandler = createHandler('template-msg', {
     ),
     (input, { cloud, caller }) => sendBatch(cloud, caller, input.items),
   ),
+  // Timers and other cloud functions only; the timer trigger "purge" (config.json) runs it daily.
+  purge: action(Type.Object({}, { additionalProperties: false }), (_input, { cloud, caller }) => purgeMessageData(cloud, caller), { timer: true }),
 });

@@ -94,6 +94,12 @@ export const TemplateConfigSchema = Type.Object(
       default: 3_600,
       description: 'without an idempotency_key, the same content to the same recipient within this many seconds of its sending is the same message (not sent again); after it, a new one',
     }),
+    keep_data_s: Type.Integer({
+      minimum: 86_400,
+      maximum: 3 * 365 * 86_400,
+      default: 30 * 86_400,
+      description: "how long msg_sends keeps a finished message's values (names, phone numbers); `purge` then clears them, keeping the record so a late retry is still recognised",
+    }),
     templates: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$' }), TemplateEntry, {
       additionalProperties: false,
       default: {},

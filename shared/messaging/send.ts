@@ -5,7 +5,7 @@ import { errorBody } from '../core/envelope';
 import { sha256Hex } from '../crypto/hash';
 import type { Cloud } from '../runtime/port';
 import { sharedCache } from '../store/shared-cache';
-import { claimSend, finishSend, MSG_SENDS, type MsgSend } from '../store/msg-sends';
+import { claimSend, finishSend, MSG_SENDS, redact, redactable, type MsgSend } from '../store/msg-sends';
 import { loadTemplates, type Template, type TemplateConfig } from '../config/template';
 import { activeApp, contractConfig } from '../config/contract';
 import { HttpUnavailableError } from '../http/client';
@@ -239,4 +239,30 @@ export async function sendBatch(cloud: Cloud, caller: Caller, items: SendInput[]
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker));
   const sent = results.filter((r) => r.ok).length;
   return { results, sent, failed: results.length - sent };
+}
+
+const PURGE_PAGE = 100;
+const PURGE_MAX = 2000;
+
+/**
+ * `purge` (its daily timer trigger, or another cloud function): clears the values of messages finished more
+ * than config/template.keep_data_s ago. At most PURGE_MAX a run; `more` says the next run has some left.
+ */
+export async function purgeMessageData(cloud: Cloud, caller: Caller): Promise<{ redacted: number; more: boolean }> {
+  if (!caller.trusted) throw forbidden('purge is run by its timer trigger or another cloud function only');
+  const { config } = await loadTemplateConfig(cloud);
+  const now = cloud.clock.now();
+  const cutoff = now - config.keep_data_s * 1000;
+  let redacted = 0;
+  while (redacted < PURGE_MAX) {
+    const page = await redactable(cloud.store, cutoff, Math.min(PURGE_PAGE, PURGE_MAX - redacted));
+    let cleared = 0;
+    for (const rec of page) if (await redact(cloud.store, rec, now)) cleared++;
+    redacted += cleared;
+    // A page that cleared nothing (another run, or a retry, took it) would come back the same: stop.
+    if (page.length < PURGE_PAGE || cleared === 0) break;
+  }
+  const more = redacted >= PURGE_MAX && (await redactable(cloud.store, cutoff, 1)).length > 0;
+  if (redacted) cloud.log.info('template message values cleared', { redacted, more });
+  return { redacted, more };
 }

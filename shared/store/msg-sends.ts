@@ -35,9 +35,12 @@ export interface MsgSend {
   retry_after?: number | null;
   /** `unknown`: no answer came, the message may have been delivered. */
   outcome?: 'unknown' | null;
+  /** Whether `data` holds the values sent: until `purge` clears them (config/template.keep_data_s after the last attempt), at `redacted_at`. */
+  data_held: boolean;
+  redacted_at?: number;
 }
 
-export type NewSend = Omit<MsgSend, '_id' | 'status' | 'attempts' | 'lease_until' | 'created_at' | 'updated_at'>;
+export type NewSend = Omit<MsgSend, '_id' | 'data_held' | 'status' | 'attempts' | 'lease_until' | 'created_at' | 'updated_at'>;
 
 /** How long one attempt holds a send; longer than the HTTP timeout and one token refresh. */
 export const SEND_LEASE_MS = 30_000;
@@ -56,7 +59,7 @@ export const neverDelivered = (r: MsgSend) => r.status === 'failed' && r.outcome
  * content that may have been delivered, returns that record instead.
  */
 export async function claimSend(store: DocStore, rec: NewSend, now: number): Promise<{ claimed: true; attempt: number } | { claimed: false; existing: MsgSend }> {
-  const fresh = { ...rec, status: 'sending' as const, attempts: 1, lease_until: now + SEND_LEASE_MS, created_at: now, updated_at: now };
+  const fresh = { ...rec, data_held: true, status: 'sending' as const, attempts: 1, lease_until: now + SEND_LEASE_MS, created_at: now, updated_at: now };
   if ((await store.insert(MSG_SENDS, rec.client_msg_id, fresh)) === 'created') return { claimed: true, attempt: 1 };
   const existing = await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id);
   if (!existing) return claimSend(store, rec, now); // removed meanwhile by an operator
@@ -74,7 +77,7 @@ export async function claimSend(store: DocStore, rec: NewSend, now: number): Pro
     MSG_SENDS,
     rec.client_msg_id,
     { attempts: existing.attempts, ...guard },
-    { status: 'sending', attempts: attempt, lease_until: now + SEND_LEASE_MS, updated_at: now, data: rec.data, ...content },
+    { status: 'sending', attempts: attempt, lease_until: now + SEND_LEASE_MS, updated_at: now, data: rec.data, data_held: true, ...content },
   );
   if (took) return { claimed: true, attempt };
   return { claimed: false, existing: (await store.get<MsgSend>(MSG_SENDS, rec.client_msg_id)) ?? existing };
@@ -95,3 +98,14 @@ export async function finishSend(
   if (await store.update(MSG_SENDS, id, { attempts: attempt, status: 'sending' }, patch)) return true;
   return outcome.status === 'sent' && store.update(MSG_SENDS, id, { status: { $ne: 'sent' } }, patch);
 }
+
+/** Up to `limit` finished records (sent, or failed) last changed before `cutoff` whose data is still held. */
+export const redactable = (store: DocStore, cutoff: number, limit: number): Promise<MsgSend[]> =>
+  store.find<MsgSend>(MSG_SENDS, { status: { $in: ['sent', 'failed'] }, updated_at: { $lt: cutoff }, data_held: true }, { limit });
+
+/**
+ * Clears a record's `data` (the personal values it carried), if nobody touched it meanwhile. The record stays:
+ * its id and content hash still recognise a late retry, so nothing is sent twice.
+ */
+export const redact = (store: DocStore, rec: MsgSend, now: number): Promise<boolean> =>
+  store.update(MSG_SENDS, rec._id, { status: rec.status, attempts: rec.attempts, updated_at: rec.updated_at }, { data: {}, data_held: false, redacted_at: now });

@@ -492,6 +492,47 @@ const answerLost = () =>
     },
   }));
 
+test('purge: a timer clears the values of messages finished keep_data_s ago, keeps the records, and a late retry is still not delivered again', async () => {
+  const to = 'o-purge-user';
+  const old = await send({ template: 'visitor_result', to, values: VALUES.visitor_result, idempotency_key: 'visit-purge' });
+  expect(old).toMatchObject({ ok: true });
+  clock.advance(30 * 86_400_000 + 1); // past the default keep_data_s
+  const recent = await send({ template: 'system_message', to, values: VALUES.system_message });
+  // Only timers and other cloud functions run it.
+  expect(await emu.fn('template-msg', { action: 'purge' }, client(to))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+  const run = await emu.fn('template-msg', { action: 'purge' }, FN);
+  expect(run).toMatchObject({ ok: true, data: { more: false } });
+  expect(run.data.redacted).toBeGreaterThanOrEqual(1);
+  const cleared = await record(old.data.client_msg_id);
+  expect(cleared).toMatchObject({ status: 'sent', data: {}, redacted_at: clock.now() });
+  expect(JSON.stringify(cleared)).not.toContain('张三');
+  expect((await record(recent.data.client_msg_id))!.data).toEqual(expect.objectContaining({ keyword1: VALUES.system_message.content }));
+  // The record still names the message: the same send again is recognised, not delivered a second time.
+  const delivered = wx().messages.delivered(to).length;
+  expect(await send({ template: 'visitor_result', to, values: VALUES.visitor_result, idempotency_key: 'visit-purge' })).toMatchObject({ ok: true, data: { duplicate: true } });
+  expect(wx().messages.delivered(to)).toHaveLength(delivered);
+  // A second run finds nothing more to clear for that record.
+  expect((await emu.fn('template-msg', { action: 'purge' }, FN)).data.redacted).toBe(0);
+  expect(await record(recent.data.client_msg_id)).toMatchObject({ data_held: true });
+});
+
+test('purge: a failed message cleared by purge and then retried holds its new values until the next purge clears them', async () => {
+  const to = 'o-purge-retry';
+  const send1 = () => send({ template: 'system_message', to, values: VALUES.system_message, idempotency_key: 'purge-retry' });
+  wx().messages.force(to, 43004, 1);
+  const failed = await send1();
+  expect(failed).toMatchObject({ ok: false, error: { provider_code: '43004' } });
+  clock.advance(30 * 86_400_000 + 1);
+  await emu.fn('template-msg', { action: 'purge' }, FN);
+  const id = (await emu.store.find<any>(MSG_SENDS, { to }))[0]._id;
+  expect(await record(id)).toMatchObject({ status: 'failed', data: {}, data_held: false });
+  expect(await send1()).toMatchObject({ ok: true, data: { duplicate: false, client_msg_id: id } });
+  expect(await record(id)).toMatchObject({ status: 'sent', data_held: true, data: expect.objectContaining({ keyword1: VALUES.system_message.content }) });
+  clock.advance(30 * 86_400_000 + 1);
+  await emu.fn('template-msg', { action: 'purge' }, FN);
+  expect(await record(id)).toMatchObject({ status: 'sent', data: {}, data_held: false });
+});
+
 test('no answer: recorded as unknown and retryable; the retry keeps its client_msg_id and is delivered once', async () => {
   const to = 'o-no-answer';
   const event = { action: 'send', template: 'system_message', to, values: VALUES.system_message };

@@ -99,7 +99,7 @@ test("a typed key's name fixes its type, symbol keys included", () => {
 });
 
 describe('templateData names every violation', () => {
-  const t = resolveTemplates({ currency: 'CNY', repeat_after_s: 3600, templates: { payment_reminder: { template_id: 'x' } }, official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) } }).templates.payment_reminder;
+  const t = resolveTemplates({ currency: 'CNY', repeat_after_s: 3600, keep_data_s: 2592000, templates: { payment_reminder: { template_id: 'x' } }, official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) } }).templates.payment_reminder;
 
   test('a good set of values gives the keyword data', () => {
     const r = templateData(t, { order_no: 'A20260101001', merchant: 'Demo store', trade_type: 'WeChat Pay', paid_at: '2026-01-01 12:00', amount: 9900 }, 'CNY');
@@ -158,7 +158,7 @@ describe('config/template', () => {
 });
 
 describe('who may send, and the message id', () => {
-  const t = resolveTemplates({ currency: 'CNY', repeat_after_s: 3600, official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) }, templates: { visitor_approval: { template_id: 'x', recipients: ['o-approver'] }, visitor_result: { template_id: 'y' } } }).templates;
+  const t = resolveTemplates({ currency: 'CNY', repeat_after_s: 3600, keep_data_s: 2592000, official_account: { appid: 'wx0123456789abcdef', secret: 'a'.repeat(32) }, templates: { visitor_approval: { template_id: 'x', recipients: ['o-approver'] }, visitor_result: { template_id: 'y' } } }).templates;
   const client: Caller = { openid: 'o-visitor', source: 'wx_client', trusted: false };
   const fn: Caller = { source: 'wx_client,scf', trusted: true };
 
