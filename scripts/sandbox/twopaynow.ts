@@ -89,10 +89,13 @@ export function twoPayNowSandbox(opts: { stallMs?: number } = {}): Sandbox & {
   setFault(f: Fault | null, count?: number): void;
   /** A trade by 2paynow's trade_no or the merchant's order number (mutable: tests reshape what 2paynow reports). */
   trade(mid: string, no: string): SbTrade | undefined;
+  /** How many refund requests named this merchant_refund_no (repeats included). */
+  refundRequests(merchantRefundNo: string): number;
 } {
   const merchants = new Map<string, TwoPayNowSandboxMerchant>();
   const trades = new Map<string, SbTrade>();
   const refunds = new Map<string, SbRefund>();
+  const refundRequests = new Map<string, number>();
   /** The sandbox's own WeChat Pay key, for the paySign of pay_info (the merchant never sees it). */
   const wechatKey = randomBytes(16).toString('hex');
   let fault: { kind: Fault; left: number } | null = null;
@@ -221,6 +224,7 @@ export function twoPayNowSandbox(opts: { stallMs?: number } = {}): Sandbox & {
         if (!t || t.mid !== m.mid) return error(404, 'trade not exist');
         if (t.trans_status !== 'TRADE_SUCCESS') return error(400, 'trade is not paid');
         if (!q.merchant_refund_no) return error(400, 'merchant_refund_no is required');
+        refundRequests.set(q.merchant_refund_no, (refundRequests.get(q.merchant_refund_no) ?? 0) + 1);
         if (q.currency !== t.currency) return error(400, 'currency differs from the trade');
         const minor = fromMajor(q.refund_amount, t.currency);
         if (!minor || minor <= 0) return error(400, 'refund_amount invalid');
@@ -303,6 +307,7 @@ export function twoPayNowSandbox(opts: { stallMs?: number } = {}): Sandbox & {
       const t = findTrade(mid, no);
       return t?.mid === mid ? t : undefined;
     },
+    refundRequests: (no) => refundRequests.get(no) ?? 0,
     async handle(req) {
       const route = req.path.replace(/^\/+/, '').split('?')[0];
       if (req.method === 'POST' && route === 'pay') return simulatePay(jsonBody(req));

@@ -1,7 +1,7 @@
 import { AppError, conflict, forbidden, invalidInput, notFound, notSupported, providerUnavailable } from '../core/errors';
 import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
-import type { Cloud } from '../runtime/port';
+import type { Cloud, Filter } from '../runtime/port';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import { getOrder, refuseContractOrder, transition, type PayOrder } from '../store/orders';
 import { FINAL_REFUND, getRefund, REFUNDS, type PayRefund } from '../store/refunds';
@@ -194,8 +194,12 @@ export async function refundPayment(cloud: Cloud, caller: Caller, req: RefundReq
     throw conflict(`order ${order.out_trade_no} is ${order.status}; only a paid order can be refunded`);
   }
 
-  // When it was last sent: queryrefund may end a refund the provider never got only well after this.
-  await cloud.store.update(REFUNDS, refund._id, {}, { last_sent_at: cloud.clock.now() });
+  // When it was last sent: queryrefund may end a refund the provider never got only well after this. A resend
+  // checked by neverMade is claimed on the send it saw, so two retries at once cannot both send it.
+  const claimResend = !firstSend && provider.queryBeforeResend;
+  const sentBefore: Filter = claimResend ? { last_sent_at: refund.last_sent_at ?? { $exists: false } } : {};
+  const claimed = await cloud.store.update(REFUNDS, refund._id, sentBefore, { last_sent_at: cloud.clock.now() });
+  if (claimResend && !claimed) throw conflict(`refund ${refund.out_refund_no} is being sent again by another call right now; query it with queryrefund`);
   try {
     const report = await provider.refund(ctx, {
       out_trade_no: order.out_trade_no,

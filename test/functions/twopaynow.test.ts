@@ -341,6 +341,18 @@ describe('a refund whose answer was lost is confirmed by the trade’s refunded 
       expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
     });
 
+    it('two retries at once, once no send can still be on its way: the refund is sent again once', async () => {
+      const { no, refundNo } = await lostRefund(100);
+      const rec = await emu.db('pay_refunds', refundNo);
+      await emu.put('pay_refunds', refundNo, { ...rec, last_sent_at: Date.now() - 6 * 60_000 });
+      const sends = emu.sandboxes['2paynow'].refundRequests(refundNo);
+      const both = await Promise.all([0, 1].map(() => emu.fn('pay', { action: 'refund', out_trade_no: no, out_refund_no: refundNo }, TRUSTED)));
+      expect(emu.sandboxes['2paynow'].refundRequests(refundNo)).toBe(sends + 1);
+      expect(both.filter((r) => r.ok && r.data.status === 'SUCCESS').length).toBeGreaterThanOrEqual(1);
+      expect(trade(no).refunded).toBe(100);
+      expect(await emu.db('pay_orders', no)).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_amount: 100 });
+    });
+
     it('a total that matches neither: not sent again, the refund stays in flight, nothing changes', async () => {
       const { no } = await lostRefund(100);
       trade(no).refunded += 70;
