@@ -19,9 +19,13 @@ export function manualClock(start: number): Clock & { advance(ms: number): void;
   };
 }
 
+/** China Standard Time is UTC+8 all year (no daylight saving). */
+const CST_OFFSET_MS = 8 * 3600_000;
+const DAY_MS = 86_400_000;
+
 /** `yyyyMMddHHmmss` in China Standard Time (UTC+8), the format WeChat Pay v2 uses for time_start/time_expire/time_end. */
 export function formatCstCompact(ms: number): string {
-  const d = new Date(ms + 8 * 3600_000);
+  const d = new Date(ms + CST_OFFSET_MS);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
@@ -31,7 +35,10 @@ export function parseCstCompact(s: string | undefined): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s ?? '');
   if (!m) return undefined;
   const [, y, mo, d, h, mi, se] = m.map(Number);
-  const ms = Date.UTC(y, mo - 1, d, h, mi, se) - 8 * 3600_000;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, se) - CST_OFFSET_MS;
   // Date.UTC rolls month 13 or hour 25 over; a real time formats back to the same digits.
   return formatCstCompact(ms) === s ? ms : undefined;
 }
+
+/** The next midnight in China time after `ms`: WeChat's daily quotas reset then. */
+export const nextCstMidnight = (ms: number): number => Math.floor((ms + CST_OFFSET_MS) / DAY_MS) * DAY_MS + DAY_MS - CST_OFFSET_MS;

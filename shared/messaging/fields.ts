@@ -1,4 +1,5 @@
 import { toMajor } from '../core/money';
+import { formatCstCompact } from '../core/clock';
 import { clipKey } from '../core/schema';
 import type { FieldType, Template } from '../config/template';
 
@@ -43,9 +44,8 @@ const digits = (s: string) => (s.match(/\d/g) ?? []).length;
 
 /** China time (UTC+8): what a user of these templates reads. */
 function cst(ms: number) {
-  const d = new Date(ms + 8 * 3600_000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return { date: `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`, time: `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}` };
+  const s = formatCstCompact(ms);
+  return { date: `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}`, time: `${s.slice(8, 10)}:${s.slice(10, 12)}` };
 }
 
 /** Minor units as an amount key shows them: one currency symbol and the major units ("¥99.00"). */

@@ -1,5 +1,6 @@
 import { AppError, configInvalid, providerRejected, providerUnavailable } from '../core/errors';
 import type { Channel } from '../config/template';
+import { nextCstMidnight } from '../core/clock';
 
 /**
  * What a refusal means for the sender (protocols §3.1, §3.2, pain points §4): whether sending again can help,
@@ -23,13 +24,6 @@ export interface SendContext {
   /** The app whose token sent it (the official account's or the mini-program's appid; the UnionPay appId). */
   appid: string;
   now: number;
-}
-
-/** The next midnight in China time: WeChat's daily quotas reset then. */
-export function nextChinaMidnight(now: number): number {
-  const day = 86_400_000;
-  const offset = 8 * 3600_000;
-  return Math.floor((now + offset) / day) * day + day - offset;
 }
 
 export const IP_WHITELIST_HELP =
@@ -79,9 +73,9 @@ export function wechatRefusal(code: number, errmsg: string, c: SendContext): Ref
       return final(configInvalid(`the function may not call openapi.subscribeMessage.send (-604101): declare it in functions/template-msg/config.json (permissions.openapi) and upload the function again`));
     case 45009:
       return {
-        error: providerRejected('45009', `the daily quota of ${c.appid} for these messages is used up (45009): retry after ${new Date(nextChinaMidnight(c.now)).toISOString()} (midnight China time)`),
+        error: providerRejected('45009', `the daily quota of ${c.appid} for these messages is used up (45009): retry after ${new Date(nextCstMidnight(c.now)).toISOString()} (midnight China time)`),
         retryable: true,
-        retry_after: nextChinaMidnight(c.now),
+        retry_after: nextCstMidnight(c.now),
       };
     case -1:
       // WeChat's "system busy"; wx-server-sdk also gives -1 to any failure without a code of its own (a network error).

@@ -5,7 +5,8 @@
 import { formatValue, templateData, describeViolation, formatAmount } from '../../shared/messaging/fields';
 import { resolveTemplates, templateConfig, typedKeyKind, BUILTIN_TEMPLATES, type FieldType } from '../../shared/config/template';
 import { messageId, recipientFor } from '../../shared/messaging/send';
-import { nextChinaMidnight, wechatRefusal } from '../../shared/messaging/outcomes';
+import { wechatRefusal } from '../../shared/messaging/outcomes';
+import { nextCstMidnight } from '../../shared/core/clock';
 import type { Caller } from '../../shared/core/handler';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
@@ -208,7 +209,7 @@ describe('what a refusal means', () => {
 
   test('45009 backs off until midnight China time', () => {
     expect(wechatRefusal(45009, '', c).retry_after).toBe(Date.UTC(2026, 0, 1, 16, 0));
-    expect(nextChinaMidnight(Date.UTC(2026, 0, 1, 16, 0))).toBe(Date.UTC(2026, 0, 2, 16, 0));
+    expect(nextCstMidnight(Date.UTC(2026, 0, 1, 16, 0))).toBe(Date.UTC(2026, 0, 2, 16, 0));
   });
 
   test('43101 on the subscribe channel says to ask the user again', () => {
