@@ -1,6 +1,7 @@
 import { AppError, conflict, forbidden, invalidInput, notFound, providerRejected, providerUnavailable } from '../../core/errors';
 import type { Caller } from '../../core/handler';
 import { formatCstCompact } from '../../core/clock';
+import { fieldAt } from '../../core/field-path';
 import { constantTimeEqual } from '../../crypto/hash';
 import { nonce } from '../../crypto/nonce';
 import type { TokenDeps, WechatApp } from '../../messaging/access-token';
@@ -59,10 +60,6 @@ export function sessionView(s: FaceSession) {
   };
 }
 
-/** A nested field (`a.b`) of a document. */
-const fieldOf = (doc: Record<string, unknown>, path: string): unknown =>
-  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
-
 /** The identity held by the business's document `ref`, which must belong to the caller (config/face.identity.owner_field). */
 async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string, ref: string): Promise<Identity> {
   const src = config.identity;
@@ -73,9 +70,9 @@ async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string,
   }
   const doc = await cloud.store.get<Record<string, unknown>>(src.collection, ref);
   // Another user's document is reported exactly like a missing one.
-  if (!doc || (src.owner_field !== null && fieldOf(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
+  if (!doc || (src.owner_field !== null && fieldAt(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
   const label = (f: string) => `${src.collection}/${ref}.${f}`;
-  return parseIdentity(fieldOf(doc, src.name_field), fieldOf(doc, src.id_number_field), cloud.clock.now(), { name: label(src.name_field), idNumber: label(src.id_number_field) });
+  return parseIdentity(fieldAt(doc, src.name_field), fieldAt(doc, src.id_number_field), cloud.clock.now(), { name: label(src.name_field), idNumber: label(src.id_number_field) });
 }
 
 export type StartInput = { name?: string; id_number?: string; identity_ref?: string };
