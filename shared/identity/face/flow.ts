@@ -23,7 +23,7 @@ import {
   startedSince,
   type FaceSession,
 } from './sessions';
-import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, type IdentifyInfo } from './wechat';
+import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, refused, type IdentifyInfo } from './wechat';
 
 /**
  * The face-verification flows: `start` (identity checked, WeChat asked for a verify_id / user_id_key, the
@@ -180,8 +180,7 @@ async function checkV2(cloud: Cloud, caller: Caller, verifyId: string) {
   }
   if (a.errcode === 84003) return { ...sessionView(s), reason: apiErrorOf(84003).reason, retryable: true };
   if (V2_SETTLING.has(a.errcode)) return settle(cloud, config, s, apiErrorOf(a.errcode, a.errmsg), 'check');
-  if (a.errcode === -1) throw providerUnavailable('WeChat queryverifyinfo is busy (-1); try again');
-  throw providerRejected(String(a.errcode), `WeChat queryverifyinfo refused: ${apiErrorOf(a.errcode, a.errmsg).reason}`);
+  throw refused('queryverifyinfo', a.errcode, a.errmsg);
 }
 
 /**
