@@ -204,6 +204,12 @@ async function identifyInfo(cloud: Cloud, config: FaceConfig, verifyResult: stri
   return info;
 }
 
+/** Records getinfo's verdict (identify_ret) for v1 session `s`, once getinfo's answer is known to be about it (v1Mismatch). */
+function settleV1(cloud: Cloud, config: FaceConfig, s: FaceSession, info: IdentifyInfo, by: 'check' | 'event') {
+  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
+  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), by);
+}
+
 /** v1 check: getinfo names the session (its user_id_key); passed only on identify_ret 0 for this user and identity. */
 async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   const openid = requireOpenid(caller);
@@ -221,8 +227,7 @@ async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   if (s.status !== 'PENDING') return sessionView(s);
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
   sameApp(config, s);
-  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
-  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'check');
+  return settleV1(cloud, config, s, info, 'check');
 }
 
 /** `check`: the verdict of the caller's verification, given v2's verify_id or v1's verify_result. */
@@ -320,6 +325,5 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw forbidden(`face_identify event: ${wrong}; nothing was recorded`);
   }
   if (s.status !== 'PENDING') return sessionView(s);
-  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
-  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'event');
+  return settleV1(cloud, config, s, info, 'event');
 }
