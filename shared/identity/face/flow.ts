@@ -42,7 +42,7 @@ function requireOpenid(caller: Caller): string {
 }
 
 /** What a client sees of a session: never a hash, never WeChat's references. */
-export function sessionView(s: FaceSession) {
+function sessionView(s: FaceSession) {
   return {
     out_seq_no: s.out_seq_no,
     version: s.version,
