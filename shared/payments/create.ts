@@ -2,6 +2,7 @@ import { AppError, conflict, forbidden, invalidInput, notFound, notSupported } f
 import type { Caller } from '../core/handler';
 import { assertAmount } from '../core/money';
 import { formatCstCompact } from '../core/clock';
+import { fieldAt } from '../core/field-path';
 import { nonce } from '../crypto/nonce';
 import type { LoadedPaymentConfig } from '../config/payment-load';
 import type { Cloud } from '../runtime/port';
@@ -36,10 +37,6 @@ export interface CreateInput {
 
 /** `yyyyMMddHHmmss` + 12 random characters: unique, sortable, within the 32-character limit. */
 const newOutTradeNo = (now: number) => `${formatCstCompact(now)}${nonce(12)}`;
-
-function fieldAt(doc: Record<string, unknown>, path: string): unknown {
-  return path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
-}
 
 interface Terms {
   amount: number;

@@ -7,7 +7,7 @@ export const HOOK_LEASE_MS = 60_000;
 
 type OnPaid = PaymentConfig['on_paid'];
 /** The steps of `on_paid`, in order; each is recorded in `steps_done` when it completes, so a re-run does only the rest. */
-export const HOOK_STEPS = ['set_status', 'call_function', 'template'] as const;
+const HOOK_STEPS = ['set_status', 'call_function', 'template'] as const;
 type HookStep = (typeof HOOK_STEPS)[number];
 
 /** Marks the business order paid. */

@@ -27,6 +27,9 @@ export interface RefundRequest {
  */
 export const RELEASE_UNSEEN_REFUND_AFTER_MS = 5 * 60_000;
 
+/** Until when the refund's last send (or its creation) may still be on its way to the provider. */
+const sendMayArriveUntil = (refund: PayRefund) => (refund.last_sent_at ?? refund.created_at) + RELEASE_UNSEEN_REFUND_AFTER_MS;
+
 /**
  * Ends a refund the provider certainly does not hold (it refused the first send, or says it has no such
  * refund) and puts the order back. Only the caller that moves the record to REJECTED releases the order.
@@ -127,7 +130,7 @@ async function neverMade(cloud: Cloud, provider: PaymentProvider<unknown>, ctx: 
   if (report.state === 'NOT_FOUND') {
     // Not made yet is not never made while the last send may still be on its way (as for release in syncRefund).
     const sentAt = refund.last_sent_at ?? refund.created_at;
-    const retryAfter = sentAt + RELEASE_UNSEEN_REFUND_AFTER_MS;
+    const retryAfter = sendMayArriveUntil(refund);
     if (cloud.clock.now() <= retryAfter) {
       throw new AppError(
         'CONFLICT',
@@ -246,7 +249,7 @@ export async function syncRefund(
   const report = await provider.queryRefund(ctx, outRefundNo, refundQueryInput(order, refund));
   if (report.state === 'NOT_FOUND') {
     // Sent with no answer, and the provider never got it: safe to end, once no send can still be on its way.
-    if (refund.status === 'REQUESTED' && cloud.clock.now() - (refund.last_sent_at ?? refund.created_at) > RELEASE_UNSEEN_REFUND_AFTER_MS) {
+    if (refund.status === 'REQUESTED' && cloud.clock.now() > sendMayArriveUntil(refund)) {
       await release(cloud, refund, 'the provider has no such refund');
     }
   } else {

@@ -102,7 +102,7 @@ const API: Record<number, Entry> = {
 };
 
 /** The success code of each version's verdict field. */
-export const PASS_CODE: Record<'v1' | 'v2', number> = { v1: 0, v2: 10000 };
+const PASS_CODE: Record<'v1' | 'v2', number> = { v1: 0, v2: 10000 };
 
 /** The verdict for a version's verdict code (`identify_ret` for v1, `verify_ret` for v2). */
 export function verdictOf(version: 'v1' | 'v2', code: number): Verdict {

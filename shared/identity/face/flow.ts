@@ -1,6 +1,7 @@
 import { AppError, conflict, forbidden, invalidInput, notFound, providerRejected, providerUnavailable } from '../../core/errors';
 import type { Caller } from '../../core/handler';
 import { formatCstCompact } from '../../core/clock';
+import { fieldAt } from '../../core/field-path';
 import { constantTimeEqual } from '../../crypto/hash';
 import { nonce } from '../../crypto/nonce';
 import type { TokenDeps, WechatApp } from '../../messaging/access-token';
@@ -22,7 +23,7 @@ import {
   startedSince,
   type FaceSession,
 } from './sessions';
-import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, type IdentifyInfo } from './wechat';
+import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, refused, type IdentifyInfo } from './wechat';
 
 /**
  * The face-verification flows: `start` (identity checked, WeChat asked for a verify_id / user_id_key, the
@@ -41,7 +42,7 @@ function requireOpenid(caller: Caller): string {
 }
 
 /** What a client sees of a session: never a hash, never WeChat's references. */
-export function sessionView(s: FaceSession) {
+function sessionView(s: FaceSession) {
   return {
     out_seq_no: s.out_seq_no,
     version: s.version,
@@ -59,10 +60,6 @@ export function sessionView(s: FaceSession) {
   };
 }
 
-/** A nested field (`a.b`) of a document. */
-const fieldOf = (doc: Record<string, unknown>, path: string): unknown =>
-  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
-
 /** The identity held by the business's document `ref`, which must belong to the caller (config/face.identity.owner_field). */
 async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string, ref: string): Promise<Identity> {
   const src = config.identity;
@@ -73,9 +70,9 @@ async function identityFromRef(cloud: Cloud, config: FaceConfig, openid: string,
   }
   const doc = await cloud.store.get<Record<string, unknown>>(src.collection, ref);
   // Another user's document is reported exactly like a missing one.
-  if (!doc || (src.owner_field !== null && fieldOf(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
+  if (!doc || (src.owner_field !== null && fieldAt(doc, src.owner_field) !== openid)) throw notFound(`no identity ${ref} of yours in ${src.collection}`);
   const label = (f: string) => `${src.collection}/${ref}.${f}`;
-  return parseIdentity(fieldOf(doc, src.name_field), fieldOf(doc, src.id_number_field), cloud.clock.now(), { name: label(src.name_field), idNumber: label(src.id_number_field) });
+  return parseIdentity(fieldAt(doc, src.name_field), fieldAt(doc, src.id_number_field), cloud.clock.now(), { name: label(src.name_field), idNumber: label(src.id_number_field) });
 }
 
 export type StartInput = { name?: string; id_number?: string; identity_ref?: string };
@@ -183,8 +180,7 @@ async function checkV2(cloud: Cloud, caller: Caller, verifyId: string) {
   }
   if (a.errcode === 84003) return { ...sessionView(s), reason: apiErrorOf(84003).reason, retryable: true };
   if (V2_SETTLING.has(a.errcode)) return settle(cloud, config, s, apiErrorOf(a.errcode, a.errmsg), 'check');
-  if (a.errcode === -1) throw providerUnavailable('WeChat queryverifyinfo is busy (-1); try again');
-  throw providerRejected(String(a.errcode), `WeChat queryverifyinfo refused: ${apiErrorOf(a.errcode, a.errmsg).reason}`);
+  throw refused('queryverifyinfo', a.errcode, a.errmsg);
 }
 
 /**
@@ -208,6 +204,12 @@ async function identifyInfo(cloud: Cloud, config: FaceConfig, verifyResult: stri
   return info;
 }
 
+/** Records getinfo's verdict (identify_ret) for v1 session `s`, once getinfo's answer is known to be about it (v1Mismatch). */
+function settleV1(cloud: Cloud, config: FaceConfig, s: FaceSession, info: IdentifyInfo, by: 'check' | 'event') {
+  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
+  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), by);
+}
+
 /** v1 check: getinfo names the session (its user_id_key); passed only on identify_ret 0 for this user and identity. */
 async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   const openid = requireOpenid(caller);
@@ -225,8 +227,7 @@ async function checkV1(cloud: Cloud, caller: Caller, verifyResult: string) {
   if (s.status !== 'PENDING') return sessionView(s);
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
   sameApp(config, s);
-  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
-  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'check');
+  return settleV1(cloud, config, s, info, 'check');
 }
 
 /** `check`: the verdict of the caller's verification, given v2's verify_id or v1's verify_result. */
@@ -324,6 +325,5 @@ export async function faceIdentified(cloud: Cloud, event: FaceIdentifyEvent) {
     throw forbidden(`face_identify event: ${wrong}; nothing was recorded`);
   }
   if (s.status !== 'PENDING') return sessionView(s);
-  if (info.identifyRet === undefined) throw providerUnavailable('WeChat getinfo answered errcode 0 without identify_ret; try again');
-  return settle(cloud, config, s, verdictOf('v1', info.identifyRet), 'event');
+  return settleV1(cloud, config, s, info, 'event');
 }

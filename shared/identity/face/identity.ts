@@ -17,12 +17,12 @@ const CHECK = '10X98765432';
 /** The province-level codes an ID's address code starts with (mainland, and the 71/81/82/83 of residence permits). */
 const PROVINCES = new Set([11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83]);
 
-export const NAME_MIN = 2;
-export const NAME_MAX = 30;
+const NAME_MIN = 2;
+const NAME_MAX = 30;
 /** Letters of any script and the separators of transliterated minority and foreign names (阿卜杜·买买提). */
 const NAME_CHARS = /^[\p{L}\p{M}·•・.\- ]+$/u;
 
-export function idCheckCharacter(first17: string): string {
+function idCheckCharacter(first17: string): string {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(first17[i]) * WEIGHTS[i];
   return CHECK[sum % 11];

@@ -14,12 +14,13 @@ const PATH = '/cityservice/face/identify';
 
 const errcodeOf = (a: WechatAnswer) => Number(a.errcode ?? 0);
 
-/** A start call WeChat refused: -1 is its "system busy"; the 8400x codes have their reasons. */
-function startRefused(api: string, a: WechatAnswer): Error {
-  const errcode = errcodeOf(a);
+/** A call WeChat refused: -1 is its "system busy"; the 8400x codes have their reasons. */
+export function refused(api: string, errcode: number, errmsg: string): Error {
   if (errcode === -1) return providerUnavailable(`WeChat ${api} is busy (-1); try again`);
-  return providerRejected(String(errcode), `WeChat ${api} refused: ${apiErrorOf(errcode, String(a.errmsg ?? '')).reason}`);
+  return providerRejected(String(errcode), `WeChat ${api} refused: ${apiErrorOf(errcode, errmsg).reason}`);
 }
+
+const startRefused = (api: string, a: WechatAnswer) => refused(api, errcodeOf(a), String(a.errmsg ?? ''));
 
 /** v2 step 1: a verify_id for this user and identity, under our out_seq_no. */
 export async function getVerifyId(deps: TokenDeps, app: WechatApp, req: { outSeqNo: string; identity: Identity; openid: string }) {
