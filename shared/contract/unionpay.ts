@@ -1,11 +1,8 @@
 import { AppError, configInvalid, invalidInput, providerRejected } from '../core/errors';
 import type { Cloud } from '../runtime/port';
-import { sharedCache } from '../store/shared-cache';
+import { remoteDeps } from '../store/shared-cache';
 import { callUnionPay, type UnionPayAnswer } from '../providers/unionpay/client';
-import type { UnionPayDeps } from '../providers/unionpay/backend-token';
 import type { UnionPayApp } from '../config/contract';
-
-export const unionpayDeps = (cloud: Cloud): UnionPayDeps => ({ cache: sharedCache(cloud.store, cloud.clock), http: cloud.http, clock: cloud.clock, log: cloud.log });
 
 /** UnionPay refusals that mean the operator must fix config/contract. */
 const CONFIG_CODES: Record<string, string> = {
@@ -20,7 +17,7 @@ const CONFIG_CODES: Record<string, string> = {
 
 /** Calls the API and returns `params` when `resp` is `00`; otherwise the refusal as an error that says what to do. */
 export async function unionpayOk(cloud: Cloud, app: UnionPayApp, path: string, params: Record<string, unknown>, opts: { sign?: (b: Record<string, unknown>) => string } = {}): Promise<Record<string, unknown>> {
-  const answer = await callUnionPay(unionpayDeps(cloud), app, path, params, opts);
+  const answer = await callUnionPay(remoteDeps(cloud), app, path, params, opts);
   if (answer.resp === '00') return answer.params;
   throw refusal(path, answer);
 }

@@ -4,7 +4,7 @@ import { toAppError } from '../core/handler';
 import { errorBody } from '../core/envelope';
 import { sha256Hex } from '../crypto/hash';
 import type { Cloud } from '../runtime/port';
-import { sharedCache } from '../store/shared-cache';
+import { remoteDeps, sharedCache } from '../store/shared-cache';
 import { claimSend, finishSend, MSG_SENDS, redact, redactable, type MsgSend } from '../store/msg-sends';
 import { loadTemplates, type Template, type TemplateConfig } from '../config/template';
 import { activeApp, contractConfig } from '../config/contract';
@@ -195,7 +195,7 @@ export class MessageRefused extends AppError {
 const errorRecord = (e: AppError): NonNullable<MsgSend['error']> => ({ code: e.code, ...(e.providerCode ? { provider_code: e.providerCode } : {}), message: e.message });
 
 async function dispatch(cloud: Cloud, config: TemplateConfig, m: Outbound, ctx: SendContext): Promise<ChannelAnswer> {
-  const deps = { cache: sharedCache(cloud.store, cloud.clock), http: cloud.http, clock: cloud.clock, log: cloud.log };
+  const deps = remoteDeps(cloud);
   switch (m.template.channel) {
     case 'official_account':
       return sendOfficialAccount(deps, config, m, { ...ctx, appid: config.official_account!.appid });

@@ -1,4 +1,4 @@
-import type { DocStore } from '../runtime/port';
+import type { Cloud, DocStore } from '../runtime/port';
 import type { Clock } from '../core/clock';
 import type { SharedCache } from '../providers/types';
 
@@ -34,3 +34,6 @@ export function sharedCache(store: DocStore, clock: Clock): SharedCache {
     },
   };
 }
+
+/** What a remote API's client needs from a function's Cloud: the shared cache (tokens), HTTP, clock and log. */
+export const remoteDeps = (cloud: Cloud) => ({ cache: sharedCache(cloud.store, cloud.clock), http: cloud.http, clock: cloud.clock, log: cloud.log });

@@ -4,8 +4,8 @@ import { formatCstCompact } from '../../core/clock';
 import { fieldAt } from '../../core/field-path';
 import { constantTimeEqual } from '../../crypto/hash';
 import { nonce } from '../../crypto/nonce';
-import type { TokenDeps, WechatApp } from '../../messaging/access-token';
-import { sharedCache } from '../../store/shared-cache';
+import type { WechatApp } from '../../messaging/access-token';
+import { remoteDeps } from '../../store/shared-cache';
 import type { Cloud } from '../../runtime/port';
 import { faceConfig, type FaceConfig } from '../../config/face';
 import { apiErrorOf, verdictOf, type Verdict } from './codes';
@@ -34,7 +34,6 @@ import { getInfo, getUserIdKey, getVerifyId, queryVerifyInfo, refused, type Iden
 
 const loadConfig = (cloud: Cloud) => faceConfig.load(cloud.store, cloud.clock);
 const appOf = (c: FaceConfig): WechatApp => ({ appid: c.appid, secret: c.secret, api_base: c.api_base });
-const tokenDeps = (cloud: Cloud): TokenDeps => ({ cache: sharedCache(cloud.store, cloud.clock), http: cloud.http, clock: cloud.clock, log: cloud.log });
 
 function requireOpenid(caller: Caller): string {
   if (!caller.openid) throw forbidden('face verification is for the mini-program user: no OPENID in the WX context');
@@ -107,12 +106,12 @@ export async function start(cloud: Cloud, caller: Caller, input: StartInput) {
   // Stored once WeChat has answered: a refused start leaves nothing behind (each start has a fresh out_seq_no).
   const ttl = (expiresInS?: number) => now + Math.min(config.session_ttl_s, expiresInS ?? Infinity) * 1000;
   if (config.version === 'v2') {
-    const got = await getVerifyId(tokenDeps(cloud), appOf(config), { outSeqNo, identity, openid });
+    const got = await getVerifyId(remoteDeps(cloud), appOf(config), { outSeqNo, identity, openid });
     const s: FaceSession = { ...base, cert_hash: certHash(identity), verify_id: got.verifyId, expires_at: ttl(got.expiresInS) };
     await insertSession(cloud.store, s);
     return { ...sessionView(s), verifyId: got.verifyId };
   }
-  const got = await getUserIdKey(tokenDeps(cloud), appOf(config), { identity, outSeqNo: config.v1_out_seq_no ? outSeqNo : undefined });
+  const got = await getUserIdKey(remoteDeps(cloud), appOf(config), { identity, outSeqNo: config.v1_out_seq_no ? outSeqNo : undefined });
   const s: FaceSession = {
     ...base,
     name_md5: nameUtf8Md5(identity.name),
@@ -173,7 +172,7 @@ async function checkV2(cloud: Cloud, caller: Caller, verifyId: string) {
   if (cloud.clock.now() >= s.expires_at) throw expiredError();
   const config = await loadConfig(cloud);
   sameApp(config, s);
-  const a = await queryVerifyInfo(tokenDeps(cloud), appOf(config), { verifyId: s.verify_id!, outSeqNo: s.out_seq_no, certHash: s.cert_hash!, openid: s.openid });
+  const a = await queryVerifyInfo(remoteDeps(cloud), appOf(config), { verifyId: s.verify_id!, outSeqNo: s.out_seq_no, certHash: s.cert_hash!, openid: s.openid });
   if (a.errcode === 0) {
     if (a.verifyRet === undefined) throw providerUnavailable('WeChat queryverifyinfo answered errcode 0 without verify_ret; try again');
     return settle(cloud, config, s, verdictOf('v2', a.verifyRet), 'check');
@@ -198,7 +197,7 @@ function v1Mismatch(s: FaceSession, info: IdentifyInfo): string | undefined {
 
 /** getinfo for a v1 verify_result; an errcode ends here (no session can be named from it). */
 async function identifyInfo(cloud: Cloud, config: FaceConfig, verifyResult: string): Promise<IdentifyInfo> {
-  const info = await getInfo(tokenDeps(cloud), appOf(config), verifyResult);
+  const info = await getInfo(remoteDeps(cloud), appOf(config), verifyResult);
   if (info.errcode === -1) throw providerUnavailable('WeChat getinfo is busy (-1); try again');
   if (info.errcode !== 0) throw providerRejected(String(info.errcode), `WeChat getinfo refused the verify_result: ${apiErrorOf(info.errcode, info.errmsg).reason}`);
   return info;
